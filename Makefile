@@ -1,0 +1,39 @@
+# The only entry points a newcomer needs: demo, test, run, bench (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# The quick start runs with DEBUG on (a generated development key); production sets SECRET_KEY.
+export DEBUG ?= 1
+
+.PHONY: install demo test run bench lint stop-db
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "RouteOptimizer needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(PY) manage.py load_legacy_sample --reset
+	$(PY) manage.py migrate
+	$(PY) manage.py demo_summary
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+run: install
+	$(PY) manage.py runserver 127.0.0.1:7007
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(PY) bench/migrate_at_scale.py
+
+stop-db: install
+	$(PY) manage.py embedded_postgres stop

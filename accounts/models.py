@@ -1,0 +1,124 @@
+"""The user: email login (case-insensitive), Argon2id passwords, hashed one-time tokens."""
+
+import uuid
+from datetime import timedelta
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models.functions import Lower
+from django.db.models.functions import Now
+from django.utils import timezone as django_timezone
+
+from accounts.tokens import new_token, token_matches
+
+PASSWORD_RESET_LIFETIME = timedelta(hours=2)
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+    def create_user(self, email, password=None, **fields):
+        if not email:
+            raise ValueError("a user needs an email address")
+        user = self.model(email=self.normalize_email(email), **fields)
+        user.set_password(password)  # None gives an unusable password
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    email = models.EmailField(max_length=255, unique=True)
+    password = models.CharField("password", max_length=255, db_column="password_hash")
+    first_name = models.CharField(max_length=100, blank=True, default="")
+    last_name = models.CharField(max_length=100, blank=True, default="")
+
+    is_active = models.BooleanField(default=True, db_default=True)
+    is_staff = models.BooleanField(default=False, db_default=False, help_text="May log into the admin.")
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    email_verification_token = models.CharField(max_length=100, null=True, blank=True, editable=False)
+    password_reset_token = models.CharField(max_length=100, null=True, blank=True, editable=False)
+    password_reset_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    last_login = models.DateTimeField("last login", null=True, blank=True, db_column="last_login_at")
+    last_login_ip = models.GenericIPAddressField(null=True, blank=True)
+    login_count = models.IntegerField(default=0, db_default=0)
+
+    timezone = models.CharField(max_length=50, null=True, blank=True)
+    locale = models.CharField(max_length=10, default="en_US", db_default="en_US")
+
+    created_at = models.DateTimeField(default=django_timezone.now, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "users"
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="idx_users_email_lower"),
+        ]
+        indexes = [
+            # Partial: only the few users with a pending token are indexed.
+            models.Index(
+                fields=["email_verification_token"],
+                name="idx_users_email_verification_token",
+                condition=models.Q(email_verification_token__isnull=False),
+            ),
+            models.Index(
+                fields=["password_reset_token"],
+                name="idx_users_password_reset_token",
+                condition=models.Q(password_reset_token__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    def get_full_name(self):
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    def get_short_name(self):
+        return self.first_name or self.email
+
+    def issue_email_verification_token(self) -> str:
+        token, self.email_verification_token = new_token()
+        self.save(update_fields=["email_verification_token", "updated_at"])
+        return token
+
+    def verify_email(self, token: str) -> bool:
+        if not token_matches(token, self.email_verification_token):
+            return False
+        self.email_verified_at = django_timezone.now()
+        self.email_verification_token = None
+        self.save(update_fields=["email_verified_at", "email_verification_token", "updated_at"])
+        return True
+
+    def issue_password_reset_token(self) -> str:
+        token, self.password_reset_token = new_token()
+        self.password_reset_expires_at = django_timezone.now() + PASSWORD_RESET_LIFETIME
+        self.save(update_fields=["password_reset_token", "password_reset_expires_at", "updated_at"])
+        return token
+
+    def reset_password(self, token: str, new_password: str) -> bool:
+        expired = self.password_reset_expires_at is None or self.password_reset_expires_at < django_timezone.now()
+        if expired or not token_matches(token, self.password_reset_token):
+            return False
+        self.set_password(new_password)
+        self.password_reset_token = None
+        self.password_reset_expires_at = None
+        self.save()
+        return True

@@ -1,0 +1,1 @@
+"""Service plans, customer agreements, payment methods, subscriptions and usage."""

@@ -1,0 +1,1 @@
+"""Billing models (plan M010-M014)."""

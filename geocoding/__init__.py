@@ -1,0 +1,1 @@
+"""The geocoding cache and the service in front of the providers."""

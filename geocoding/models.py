@@ -1,0 +1,1 @@
+"""Geocoding cache (plan M017)."""

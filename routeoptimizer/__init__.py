@@ -1,0 +1,1 @@
+"""RouteOptimizer SaaS: the Django project package (settings, URLs, database selection)."""

@@ -1,0 +1,118 @@
+"""Settings for RouteOptimizer: every knob comes from the environment (or a .env file)."""
+
+import secrets
+from pathlib import Path
+
+import environ
+
+from routeoptimizer.database import database_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+DATA_DIR = Path(env("ROUTEOPTIMIZER_DATA_DIR", default=str(BASE_DIR / ".data"))).resolve()
+
+
+def _development_secret_key() -> str:
+    # Kept in the data directory so sessions survive restarts of the dev server.
+    path = DATA_DIR / "dev-secret-key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+# No default secret outside DEBUG: Django refuses to serve requests with an empty key,
+# while commands that never sign anything (migrate, validate_tenancy) still run.
+SECRET_KEY = env("SECRET_KEY", default="") or (_development_secret_key() if DEBUG else "")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", ".localhost"])
+
+DATABASES = {
+    "default": database_settings(env("DATABASE_URL", default=""), data_dir=DATA_DIR),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# models.E034 limits index names to 30 characters for Oracle's sake; PostgreSQL allows 63 and
+# the plan's names (idx_users_email_verification_token) are longer than 30.
+SILENCED_SYSTEM_CHECKS = ["models.E034"]
+
+# The default organization that adopts every legacy row (plan step M005).
+ROUTEOPTIMIZER_OWNER_EMAIL = env("ROUTEOPTIMIZER_OWNER_EMAIL", default="brian@example.com")
+ROUTEOPTIMIZER_OWNER_PASSWORD = env("ROUTEOPTIMIZER_OWNER_PASSWORD", default="")
+
+INSTALLED_APPS = [
+    # Project apps first: tenants overrides `migrate` to adopt legacy databases safely.
+    "tenants",
+    "accounts",
+    "routing",
+    "billing",
+    "geocoding",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "routeoptimizer.urls"
+WSGI_APPLICATION = "routeoptimizer.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "accounts.User"
+# Argon2id for every new hash; bcrypt hashes from the old application still verify and are
+# re-hashed with Argon2 on the next successful login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+}

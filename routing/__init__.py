@@ -1,0 +1,1 @@
+"""Customers, drivers, routes and route stops: the legacy tables, now owned by organizations."""

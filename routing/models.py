@@ -1,0 +1,162 @@
+"""Customers, drivers, routes and route stops, field for field on the legacy tables."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from routing.fields import UTCDateTimeField
+
+
+class ServiceDay(models.TextChoices):
+    MONDAY = "monday"
+    TUESDAY = "tuesday"
+    WEDNESDAY = "wednesday"
+    THURSDAY = "thursday"
+    FRIDAY = "friday"
+    SATURDAY = "saturday"
+    SUNDAY = "sunday"
+
+
+class Driver(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    email = models.CharField(max_length=255, null=True, blank=True)
+    phone = models.CharField(max_length=20, null=True, blank=True)
+    start_location_address = models.CharField(max_length=500)
+    start_latitude = models.FloatField(null=True, blank=True)
+    start_longitude = models.FloatField(null=True, blank=True)
+    end_location_address = models.CharField(max_length=500)
+    end_latitude = models.FloatField(null=True, blank=True)
+    end_longitude = models.FloatField(null=True, blank=True)
+    working_hours_start = models.TimeField()
+    working_hours_end = models.TimeField()
+    max_customers_per_day = models.IntegerField()
+    is_active = models.BooleanField(default=True)
+    notes = models.CharField(max_length=1000, null=True, blank=True)
+    created_at = UTCDateTimeField(default=timezone.now)
+    updated_at = UTCDateTimeField(auto_now=True)
+    color = models.CharField(max_length=7, default="#3498db", db_default="#3498db")
+
+    class Meta:
+        db_table = "drivers"
+        ordering = ["name"]
+        indexes = [models.Index(fields=["name"], name="ix_drivers_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class Customer(models.Model):
+    class ServiceType(models.TextChoices):
+        RESIDENTIAL = "residential"
+        COMMERCIAL = "commercial"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, null=True, blank=True)
+    address = models.CharField(max_length=500)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    service_type = models.CharField(max_length=20, choices=ServiceType.choices)
+    difficulty = models.IntegerField()
+    service_day = models.CharField(max_length=20, choices=ServiceDay.choices)
+    locked = models.BooleanField(default=False)
+    time_window_start = models.TimeField(null=True, blank=True)
+    time_window_end = models.TimeField(null=True, blank=True)
+    notes = models.CharField(max_length=1000, null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = UTCDateTimeField(default=timezone.now)
+    updated_at = UTCDateTimeField(auto_now=True)
+    service_days_per_week = models.IntegerField(default=1)
+    service_schedule = models.CharField(max_length=50, null=True, blank=True)
+    assigned_driver = models.ForeignKey(
+        Driver,
+        on_delete=models.PROTECT,  # the legacy constraint is NO ACTION
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="assigned_customers",
+    )
+    visit_duration = models.IntegerField(default=15, db_default=15)
+    first_name = models.CharField(max_length=100, null=True, blank=True)
+    last_name = models.CharField(max_length=100, null=True, blank=True)
+    display_name = models.CharField(max_length=200)
+    email = models.CharField(max_length=255, null=True, blank=True)
+    phone = models.CharField(max_length=20, null=True, blank=True)
+    alt_email = models.CharField(max_length=255, null=True, blank=True)
+    alt_phone = models.CharField(max_length=20, null=True, blank=True)
+    invoice_email = models.CharField(max_length=255, null=True, blank=True)
+    management_company = models.CharField(max_length=200, null=True, blank=True)
+    status = models.CharField(max_length=20, default="active", db_default="active")
+    # The eight billing columns of the "bad" migration (plan step M001).
+    service_rate = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    billing_frequency = models.CharField(max_length=20, null=True, blank=True)
+    rate_notes = models.CharField(max_length=500, null=True, blank=True)
+    payment_method_type = models.CharField(max_length=20, null=True, blank=True)
+    stripe_customer_id = models.CharField(max_length=100, null=True, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=100, null=True, blank=True)
+    payment_last_four = models.CharField(max_length=4, null=True, blank=True)
+    payment_brand = models.CharField(max_length=50, null=True, blank=True)
+
+    class Meta:
+        db_table = "customers"
+        ordering = ["display_name"]
+        indexes = [
+            models.Index(fields=["display_name"], name="ix_customers_display_name"),
+            models.Index(fields=["service_day"], name="ix_customers_service_day"),
+            models.Index(fields=["service_type"], name="ix_customers_service_type"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+
+class Route(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    driver = models.ForeignKey(
+        Driver, on_delete=models.CASCADE, db_index=False, related_name="routes"
+    )
+    service_day = models.CharField(max_length=20, choices=ServiceDay.choices)
+    total_duration_minutes = models.IntegerField(null=True, blank=True)
+    total_distance_miles = models.FloatField(null=True, blank=True)
+    total_customers = models.IntegerField(null=True, blank=True)
+    optimization_algorithm = models.CharField(max_length=100, null=True, blank=True)
+    optimization_score = models.FloatField(null=True, blank=True)
+    created_at = UTCDateTimeField(default=timezone.now)
+    updated_at = UTCDateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "routes"
+        ordering = ["service_day", "driver__name"]
+        indexes = [
+            models.Index(fields=["driver"], name="ix_routes_driver_id"),
+            models.Index(fields=["service_day"], name="ix_routes_service_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.driver} – {self.service_day}"
+
+
+class RouteStop(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, db_index=False, related_name="stops")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, db_index=False, related_name="route_stops"
+    )
+    sequence = models.IntegerField()
+    estimated_arrival_time = models.TimeField(null=True, blank=True)
+    estimated_service_duration = models.IntegerField(null=True, blank=True)
+    estimated_drive_time_from_previous = models.IntegerField(null=True, blank=True)
+    estimated_distance_from_previous = models.FloatField(null=True, blank=True)
+    created_at = UTCDateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "route_stops"
+        ordering = ["route", "sequence"]
+        indexes = [
+            models.Index(fields=["customer"], name="ix_route_stops_customer_id"),
+            models.Index(fields=["route"], name="ix_route_stops_route_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.route} #{self.sequence}"

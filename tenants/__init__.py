@@ -1,0 +1,1 @@
+"""Organizations, their members, and everything that keeps each organization's data its own."""
