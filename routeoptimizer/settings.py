@@ -31,8 +31,11 @@ SECRET_KEY = env("SECRET_KEY", default="") or (_development_secret_key() if DEBU
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", ".localhost"])
 
+DATABASE_URL = env("DATABASE_URL", default="")
+# True when no DATABASE_URL is set and the embedded PostgreSQL in DATA_DIR serves the project.
+EMBEDDED_DATABASE = not DATABASE_URL
 DATABASES = {
-    "default": database_settings(env("DATABASE_URL", default=""), data_dir=DATA_DIR),
+    "default": database_settings(DATABASE_URL, data_dir=DATA_DIR),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # models.E034 limits index names to 30 characters for Oracle's sake; PostgreSQL allows 63 and

@@ -1,0 +1,46 @@
+"""`migrate`, made safe for legacy databases: check the legacy schema before anything changes.
+
+On a database that has not adopted the legacy tables yet, every legacy table is compared with
+the contract column by column first; a partial or mismatching schema stops the command before
+Django creates even its own bookkeeping table, with every difference listed.
+"""
+
+from django.core.management.base import CommandError
+from django.core.management.commands.migrate import Command as DjangoMigrateCommand
+from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
+
+from routing.legacy import inspect_legacy_schema
+
+LEGACY_MIGRATION = ("routing", "0001_legacy_schema")
+
+
+class Command(DjangoMigrateCommand):
+    help = (
+        "Adopt a legacy RouteOptimizer database (or create the schema on an empty one) and "
+        "apply the SaaS migrations. " + DjangoMigrateCommand.help
+    )
+
+    def handle(self, *args, **options):
+        connection = connections[options["database"]]
+        adopting = None
+        if not options.get("plan") and not _legacy_migration_applied(connection):
+            with connection.cursor() as cursor:
+                report = inspect_legacy_schema(cursor, count_rows=True)
+            if report.differences:
+                raise CommandError(report.error_message())
+            if report.is_adoptable:
+                adopting = report
+                self.stdout.write(f"Legacy RouteOptimizer database found: {report.summary()}.")
+        super().handle(*args, **options)
+        if adopting is not None and _legacy_migration_applied(connection):
+            self.stdout.write(
+                self.style.SUCCESS(f"Adopted the legacy tables: {adopting.summary()}.")
+            )
+
+
+def _legacy_migration_applied(connection) -> bool:
+    recorder = MigrationRecorder(connection)
+    if not recorder.has_table():
+        return False
+    return recorder.migration_qs.filter(app=LEGACY_MIGRATION[0], name=LEGACY_MIGRATION[1]).exists()
