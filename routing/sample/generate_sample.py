@@ -11,10 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Run as a plain script (python routing/sample/generate_sample.py), so the project root
-# must be importable to share the one copy of the legacy DDL.
-sys.path.insert(0, str(HERE.parent.parent))
-from routing.legacy_ddl import legacy_ddl  # noqa: E402
 
 OUTPUT = HERE / "legacy_sample.sql"
 SEED = 20251026
@@ -380,6 +376,11 @@ def inserts(table: str, rows: list[dict]) -> Iterable[str]:
 
 
 def main() -> None:
+    # Run as a plain script (python routing/sample/generate_sample.py), so the project root
+    # must be made importable to share the one copy of the legacy DDL.
+    sys.path.insert(0, str(HERE.parent.parent))
+    from routing.legacy_ddl import legacy_ddl
+
     driver_rows = drivers()
     customer_rows = customers([d["id"] for d in driver_rows])
     route_rows, stop_rows = routes_and_stops(driver_rows, customer_rows)
