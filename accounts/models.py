@@ -7,8 +7,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
-from django.db.models.functions import Lower
-from django.db.models.functions import Now
+from django.db.models.functions import Lower, Now
 from django.utils import timezone as django_timezone
 
 from accounts.tokens import new_token, token_matches
@@ -36,24 +35,34 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    id = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
+    )
     email = models.EmailField(max_length=255, unique=True)
     password = models.CharField("password", max_length=255, db_column="password_hash")
     first_name = models.CharField(max_length=100, blank=True, default="")
     last_name = models.CharField(max_length=100, blank=True, default="")
 
     is_active = models.BooleanField(default=True, db_default=True)
-    is_staff = models.BooleanField(default=False, db_default=False, help_text="May log into the admin.")
+    is_staff = models.BooleanField(
+        default=False, db_default=False, help_text="May log into the admin."
+    )
     email_verified_at = models.DateTimeField(null=True, blank=True)
-    email_verification_token = models.CharField(max_length=100, null=True, blank=True, editable=False)
-    password_reset_token = models.CharField(max_length=100, null=True, blank=True, editable=False)
+    email_verification_token = models.CharField(  # noqa: DJ001 - NULL = no pending token
+        max_length=100, null=True, blank=True, editable=False
+    )
+    password_reset_token = models.CharField(  # noqa: DJ001 - NULL = no pending token
+        max_length=100, null=True, blank=True, editable=False
+    )
     password_reset_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    last_login = models.DateTimeField("last login", null=True, blank=True, db_column="last_login_at")
+    last_login = models.DateTimeField(
+        "last login", null=True, blank=True, db_column="last_login_at"
+    )
     last_login_ip = models.GenericIPAddressField(null=True, blank=True)
     login_count = models.IntegerField(default=0, db_default=0)
 
-    timezone = models.CharField(max_length=50, null=True, blank=True)
+    timezone = models.CharField(max_length=50, null=True, blank=True)  # noqa: DJ001 - NULL = the organization's
     locale = models.CharField(max_length=10, default="en_US", db_default="en_US")
 
     created_at = models.DateTimeField(default=django_timezone.now, db_default=Now())
@@ -114,7 +123,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         return token
 
     def reset_password(self, token: str, new_password: str) -> bool:
-        expired = self.password_reset_expires_at is None or self.password_reset_expires_at < django_timezone.now()
+        expired = (
+            self.password_reset_expires_at is None
+            or self.password_reset_expires_at < django_timezone.now()
+        )
         if expired or not token_matches(token, self.password_reset_token):
             return False
         self.set_password(new_password)

@@ -1,4 +1,4 @@
-"""One-time tokens (email verification, password reset, invitations): only their hashes are stored."""
+"""One-time tokens (email verification, password reset, invitations): only hashes are stored."""
 
 import hashlib
 import hmac

@@ -103,20 +103,24 @@ CUSTOMER_COLUMNS = """id, name, address, latitude, longitude, service_type, diff
     first_name, last_name, display_name, email, phone, alt_email, alt_phone, invoice_email,
     management_company, status"""
 
-# Billed customers fall into four kinds, as in production: every billing column set; only
+# Billed customers are spread by a multiplicative hash (plain modulo would correlate with the
+# other columns) and fall into four kinds, as in production: every billing column set; only
 # rate and frequency; only rate notes; only payment fields (cash and check carry no ids).
+SPREAD = "c.n * 2654435761 % 4294967296"
+BILLED = f"{SPREAD} % 10000 < {{billed_per_10000}}"
+KIND = f"{SPREAD} / 10000 % 4"
 BILLING_VALUES = f"""
-    CASE WHEN kind IN (0, 1) THEN ({pick("rates", "n / 4")})::numeric(10, 2) END,
-    CASE WHEN kind IN (0, 1) THEN {pick("frequencies", "n / 4")} END,
-    CASE WHEN kind IN (0, 2) THEN {pick("rate_notes", "n / 4")} END,
+    CASE WHEN kind IN (0, 1) THEN ({pick("rates", "n")})::numeric(10, 2) END,
+    CASE WHEN kind IN (0, 1) THEN {pick("frequencies", "n / 7")} END,
+    CASE WHEN kind IN (0, 2) THEN {pick("rate_notes", "n / 3")} END,
     payment_type,
     CASE WHEN payment_type IN ('credit_card', 'ach')
         THEN 'cus_' || left(md5(id::text), 14) END,
     CASE WHEN payment_type IN ('credit_card', 'ach')
         THEN 'pm_' || left(md5(n::text || id::text), 24) END,
     CASE WHEN payment_type IN ('credit_card', 'ach') THEN lpad((n % 10000)::text, 4, '0') END,
-    CASE payment_type WHEN 'credit_card' THEN {pick("card_brands", "n / 4")}
-        WHEN 'ach' THEN {pick("banks", "n / 4")} END"""
+    CASE payment_type WHEN 'credit_card' THEN {pick("card_brands", "n / 5")}
+        WHEN 'ach' THEN {pick("banks", "n / 5")} END"""
 
 CUSTOMERS = f"""
 INSERT INTO customers ({CUSTOMER_COLUMNS}{{billing_columns}})
@@ -152,11 +156,11 @@ FROM (
             THEN {pick("last_names", "c.n / 16")} END AS last_name,
         CASE c.n % 10 WHEN 1 THEN 2 WHEN 2 THEN 3 ELSE 1 END AS per_week,
         timestamp '2024-01-02' + c.n * 7919 % 55000000 * interval '1 second' AS created_at,
-        CASE WHEN c.n * 40503 % 10000 < {{billed_per_10000}} THEN c.n % 4 END AS kind,
-        CASE WHEN c.n * 40503 % 10000 < {{billed_per_10000}}
-            THEN CASE c.n % 4
-                WHEN 0 THEN {pick("payment_types", "c.n / 4 % 2")}
-                WHEN 3 THEN {pick("payment_types", "c.n / 4")} END
+        CASE WHEN {BILLED} THEN {KIND} END AS kind,
+        CASE WHEN {BILLED}
+            THEN CASE {KIND}
+                WHEN 0 THEN {pick("payment_types", "c.n % 2")}
+                WHEN 3 THEN {pick("payment_types", "c.n")} END
         END AS payment_type
     FROM bench_customer_ids c
     LEFT JOIN bench_driver_ids d ON c.n % 8 <> 0 AND d.n = c.n % {{drivers}}

@@ -31,7 +31,8 @@ def connection_failure_message(error: Exception) -> str:
     where = f"{settings_dict.get('HOST') or 'localhost'}:{settings_dict.get('PORT') or 5432}"
     reason = " ".join(str(error).split()) or error.__class__.__name__
     return (
-        f"cannot connect to PostgreSQL database {settings_dict.get('NAME')!r} at {where} ({reason}): "
+        f"cannot connect to PostgreSQL database {settings_dict.get('NAME')!r} at {where} "
+        f"({reason}): "
         f"check DATABASE_URL, or unset it to use the embedded PostgreSQL"
     )
 

@@ -9,6 +9,7 @@ stopped with `python manage.py embedded_postgres stop`.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,10 +26,7 @@ class DatabaseConfigurationError(Exception):
 
 def database_settings(url: str | None, *, data_dir: Path) -> dict:
     """The Django DATABASES entry for `url`, or for the embedded server when `url` is empty."""
-    if url:
-        config = _settings_from_url(url)
-    else:
-        config = embedded_database_settings(data_dir)
+    config = _settings_from_url(url) if url else embedded_database_settings(data_dir)
     # Persistent connections: one per worker, health-checked before reuse.
     config.setdefault("CONN_MAX_AGE", 60)
     config.setdefault("CONN_HEALTH_CHECKS", True)
@@ -51,7 +49,8 @@ def _settings_from_url(url: str) -> dict:
         ) from error
     if not config.get("NAME"):
         raise DatabaseConfigurationError(
-            "DATABASE_URL names no database (postgresql://user@host:port/dbname): add the database name"
+            "DATABASE_URL names no database (postgresql://user@host:port/dbname): "
+            "add the database name"
         )
     config["ENGINE"] = "django.db.backends.postgresql"
     return config
@@ -96,17 +95,18 @@ def _create_database_if_missing(maintenance_uri: str, name: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(maintenance_uri, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
         if exists:
             return
-        try:
+        # A concurrent command may create it first.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            pass  # a concurrent command created it first
 
 
 def settings_to_uri(settings_dict: dict, *, name: str | None = None) -> str:
-    """A libpq URI for a Django DATABASES entry (optionally for another database on the same server)."""
+    """A libpq URI for a Django DATABASES entry, or for another database on the same server."""
     from urllib.parse import quote
 
     user = quote(settings_dict.get("USER") or "", safe="")

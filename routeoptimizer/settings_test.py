@@ -3,7 +3,7 @@
 from routeoptimizer.settings import *  # noqa: F403
 from routeoptimizer.settings import PASSWORD_HASHERS
 
-SECRET_KEY = "test-only-secret-key-not-for-production"  # noqa: S105
+SECRET_KEY = "test-only-secret-key-not-for-production"
 DEBUG = False
 # MD5 only makes the many throwaway users of the suite cheap to create; the real hashers
 # stay listed so stored Argon2 and bcrypt hashes still verify (tests/accounts covers them).

@@ -155,7 +155,9 @@ class LegacySchemaReport:
         return bool(self.present_tables) and not self.differences
 
     def summary(self) -> str:
-        counts = ", ".join(f"{self.row_counts[t]} {t}" for t in LEGACY_TABLES if t in self.row_counts)
+        counts = ", ".join(
+            f"{self.row_counts[t]} {t}" for t in LEGACY_TABLES if t in self.row_counts
+        )
         billing = "with" if self.has_billing_columns else "without"
         revision = f"Alembic revision {self.alembic_revision}, " if self.alembic_revision else ""
         return f"{counts} ({revision}{billing} the billing columns)"
@@ -206,7 +208,7 @@ def inspect_legacy_schema(cursor, *, count_rows: bool = False) -> LegacySchemaRe
 
     if count_rows and not report.differences:
         for table in LEGACY_TABLES:
-            cursor.execute(f'SELECT count(*) FROM "{table}"')  # noqa: S608 - fixed table names
+            cursor.execute(f'SELECT count(*) FROM "{table}"')
             report.row_counts[table] = cursor.fetchone()[0]
         cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
         if cursor.fetchone()[0]:

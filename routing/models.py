@@ -20,6 +20,9 @@ class ServiceDay(models.TextChoices):
 
 class Driver(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="drivers"
+    )
     name = models.CharField(max_length=200)
     email = models.CharField(max_length=255, null=True, blank=True)
     phone = models.CharField(max_length=20, null=True, blank=True)
@@ -41,7 +44,10 @@ class Driver(models.Model):
     class Meta:
         db_table = "drivers"
         ordering = ["name"]
-        indexes = [models.Index(fields=["name"], name="ix_drivers_name")]
+        indexes = [
+            models.Index(fields=["name"], name="ix_drivers_name"),
+            models.Index(fields=["organization"], name="idx_drivers_org"),
+        ]
 
     def __str__(self):
         return self.name
@@ -53,6 +59,9 @@ class Customer(models.Model):
         COMMERCIAL = "commercial"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="customers"
+    )
     name = models.CharField(max_length=200, null=True, blank=True)
     address = models.CharField(max_length=500)
     latitude = models.FloatField(null=True, blank=True)
@@ -105,6 +114,7 @@ class Customer(models.Model):
             models.Index(fields=["display_name"], name="ix_customers_display_name"),
             models.Index(fields=["service_day"], name="ix_customers_service_day"),
             models.Index(fields=["service_type"], name="ix_customers_service_type"),
+            models.Index(fields=["organization"], name="idx_customers_org"),
         ]
 
     def __str__(self):
@@ -113,6 +123,9 @@ class Customer(models.Model):
 
 class Route(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="routes"
+    )
     driver = models.ForeignKey(
         Driver, on_delete=models.CASCADE, db_index=False, related_name="routes"
     )
@@ -131,14 +144,18 @@ class Route(models.Model):
         indexes = [
             models.Index(fields=["driver"], name="ix_routes_driver_id"),
             models.Index(fields=["service_day"], name="ix_routes_service_day"),
+            models.Index(fields=["organization"], name="idx_routes_org"),
         ]
 
     def __str__(self):
-        return f"{self.driver} – {self.service_day}"
+        return f"{self.driver} - {self.service_day}"
 
 
 class RouteStop(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="route_stops"
+    )
     route = models.ForeignKey(Route, on_delete=models.CASCADE, db_index=False, related_name="stops")
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, db_index=False, related_name="route_stops"
@@ -156,6 +173,7 @@ class RouteStop(models.Model):
         indexes = [
             models.Index(fields=["customer"], name="ix_route_stops_customer_id"),
             models.Index(fields=["route"], name="ix_route_stops_route_id"),
+            models.Index(fields=["organization"], name="idx_route_stops_org"),
         ]
 
     def __str__(self):

@@ -30,13 +30,18 @@ class MapProvider(models.TextChoices):
 
 
 class Organization(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    id = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
+    )
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100)
     subdomain = models.CharField(max_length=63, null=True, blank=True)  # noqa: DJ001 - NULL = none
 
     plan_tier = models.CharField(
-        max_length=50, choices=PlanTier.choices, default=PlanTier.STARTER, db_default=PlanTier.STARTER
+        max_length=50,
+        choices=PlanTier.choices,
+        default=PlanTier.STARTER,
+        db_default=PlanTier.STARTER,
     )
     subscription_status = models.CharField(
         max_length=50,
@@ -86,7 +91,8 @@ class Organization(models.Model):
             models.UniqueConstraint(fields=["slug"], name="idx_orgs_slug"),
             models.UniqueConstraint(fields=["subdomain"], name="idx_orgs_subdomain"),
             models.CheckConstraint(
-                condition=models.Q(plan_tier__in=PlanTier.values), name="organizations_plan_tier_valid"
+                condition=models.Q(plan_tier__in=PlanTier.values),
+                name="organizations_plan_tier_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(subscription_status__in=SubscriptionStatus.values),
@@ -103,7 +109,7 @@ class Organization(models.Model):
 
 
 class Role(models.TextChoices):
-    """Membership roles, strongest first (PRODUCT.md: owner > admin > manager > technician > readonly)."""
+    """Membership roles, strongest first: owner > admin > manager > technician > readonly."""
 
     OWNER = "owner"
     ADMIN = "admin"
@@ -113,12 +119,17 @@ class Role(models.TextChoices):
 
 
 class OrganizationUser(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False)
+    id = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
+    )
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="memberships", db_index=False
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", db_index=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        db_index=False,
     )
     role = models.CharField(max_length=50, choices=Role.choices)
     is_primary_org = models.BooleanField(default=False, db_default=False)
@@ -147,7 +158,9 @@ class OrganizationUser(models.Model):
                 condition=models.Q(is_primary_org=True),
                 name="uq_org_users_one_primary_org",
             ),
-            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="organization_users_role_valid"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="organization_users_role_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["user"], name="idx_org_users_user"),

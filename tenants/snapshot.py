@@ -71,7 +71,8 @@ def take_snapshot(cursor) -> dict[str, int]:
         )
         row_count, checksum = cursor.fetchone()
         cursor.execute(
-            "INSERT INTO tenancy_legacy_snapshot (table_name, row_count, checksum, columns, taken_at)"
+            "INSERT INTO tenancy_legacy_snapshot"
+            " (table_name, row_count, checksum, columns, taken_at)"
             " VALUES (%s, %s, %s, %s::jsonb, now())",
             [table, row_count, checksum, _json(columns)],
         )

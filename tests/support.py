@@ -30,7 +30,9 @@ class ScratchDatabase:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
 
     def _maintenance(self):
-        return psycopg.connect(settings_to_uri(self.server_settings, name="postgres"), autocommit=True)
+        return psycopg.connect(
+            settings_to_uri(self.server_settings, name="postgres"), autocommit=True
+        )
 
     def drop(self) -> None:
         with self._maintenance() as connection:
@@ -71,7 +73,7 @@ class ScratchDatabase:
         }
 
     def schema_fingerprint(self) -> list[tuple]:
-        """Every table, column, type, nullability, default, index and constraint: to prove no change."""
+        """Every column, type, nullability, default, index and constraint: to prove no change."""
         return self.sql(
             """
             SELECT 'column', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
@@ -84,7 +86,8 @@ class ScratchDatabase:
             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
             WHERE c.relnamespace = 'public'::regnamespace
             UNION ALL
-            SELECT 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid), '', ''
+            SELECT 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid),
+                   '', ''
             FROM pg_constraint WHERE connamespace = 'public'::regnamespace
             ORDER BY 1, 2, 3, 4
             """
@@ -92,9 +95,7 @@ class ScratchDatabase:
 
     def contents(self, table: str, columns: list[str] | None = None) -> list[tuple]:
         """Every row of `table` (all columns, or `columns`), ordered by id."""
-        selected = (
-            sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-        )
+        selected = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
         return self.sql(
             sql.SQL("SELECT {} FROM {} ORDER BY id").format(selected, sql.Identifier(table))
         )

@@ -32,37 +32,107 @@ DAY_WEIGHTS = (20, 20, 20, 20, 20, 6, 2)
 ROUTE_DAYS = DAYS[:6]
 SCHEDULES = {1: None, 2: "Mo/Th", 3: "Mo/We/Fr"}
 BILLING_COLUMNS = (
-    "service_rate", "billing_frequency", "rate_notes", "payment_method_type",
-    "stripe_customer_id", "stripe_payment_method_id", "payment_last_four", "payment_brand",
+    "service_rate",
+    "billing_frequency",
+    "rate_notes",
+    "payment_method_type",
+    "stripe_customer_id",
+    "stripe_payment_method_id",
+    "payment_last_four",
+    "payment_brand",
 )
 
 EPOCH_START = dt.datetime(2024, 1, 2, 7, 0)
 EPOCH_END = dt.datetime(2025, 10, 20, 18, 0)
 
 FIRST_NAMES = (
-    "José", "Zoë", "Maria", "James", "Aiko", "Liam", "Sofía", "Chen", "Olivia", "Noah",
-    "Priya", "Björn", "Fatima", "Lucas", "Hana", "Seán", "Emma", "Mateo", "Grace", "Ömer",
+    "José",
+    "Zoë",
+    "Maria",
+    "James",
+    "Aiko",
+    "Liam",
+    "Sofía",
+    "Chen",
+    "Olivia",
+    "Noah",
+    "Priya",
+    "Björn",
+    "Fatima",
+    "Lucas",
+    "Hana",
+    "Seán",
+    "Emma",
+    "Mateo",
+    "Grace",
+    "Ömer",
 )
 LAST_NAMES = (
-    "Muñoz", "O'Brien", "Ångström", "Nguyen", "García", "Smith", "D'Angelo", "Kowalski",
-    "Tanaka", "Johnson", "Müller", "Okafor", "Patel", "Martínez", "Lee", "Brown", "O'Neil",
-    "Søndergaard", "Rossi", "Kim",
+    "Muñoz",
+    "O'Brien",
+    "Ångström",
+    "Nguyen",
+    "García",
+    "Smith",
+    "D'Angelo",
+    "Kowalski",
+    "Tanaka",
+    "Johnson",
+    "Müller",
+    "Okafor",
+    "Patel",
+    "Martínez",
+    "Lee",
+    "Brown",
+    "O'Neil",
+    "Søndergaard",
+    "Rossi",
+    "Kim",
 )
 BUSINESSES = (
-    "Sunset Palms HOA", 'Hotel "La Brea"', "東京 Sushi & Spa", "Ångström Fitness",
-    "O'Malley's Swim School", "Westside YMCA", "Casa Zoë Apartments", "Marina del Rey Towers",
-    "Echo Park Lofts", "Silver Lake Racquet Club", "Pasadena Athletic Club",
-    "The Colony at Encino", "Brentwood Country Estates", "Los Feliz Villas",
+    "Sunset Palms HOA",
+    'Hotel "La Brea"',
+    "東京 Sushi & Spa",
+    "Ångström Fitness",
+    "O'Malley's Swim School",
+    "Westside YMCA",
+    "Casa Zoë Apartments",
+    "Marina del Rey Towers",
+    "Echo Park Lofts",
+    "Silver Lake Racquet Club",
+    "Pasadena Athletic Club",
+    "The Colony at Encino",
+    "Brentwood Country Estates",
+    "Los Feliz Villas",
 )
 STREETS = (
-    "Main St", "Sunset Blvd", "Wilshire Blvd", "O'Farrell Ave", "Ventura Blvd", "Ocean Ave",
-    "Colorado Blvd", "Montana Ave", "Rue de l'Église", "Calle Señora", "Ångström Way",
-    "Pico Blvd", "Olympic Blvd", "Mulholland Dr", "Laurel Canyon Blvd", "Los Feliz Blvd",
+    "Main St",
+    "Sunset Blvd",
+    "Wilshire Blvd",
+    "O'Farrell Ave",
+    "Ventura Blvd",
+    "Ocean Ave",
+    "Colorado Blvd",
+    "Montana Ave",
+    "Rue de l'Église",
+    "Calle Señora",
+    "Ångström Way",
+    "Pico Blvd",
+    "Olympic Blvd",
+    "Mulholland Dr",
+    "Laurel Canyon Blvd",
+    "Los Feliz Blvd",
 )
 CITIES = (
-    ("Los Angeles", "90012"), ("Santa Monica", "90401"), ("Pasadena", "91101"),
-    ("Burbank", "91502"), ("Glendale", "91203"), ("Culver City", "90232"),
-    ("Long Beach", "90802"), ("Beverly Hills", "90210"), ("Encino", "91436"),
+    ("Los Angeles", "90012"),
+    ("Santa Monica", "90401"),
+    ("Pasadena", "91101"),
+    ("Burbank", "91502"),
+    ("Glendale", "91203"),
+    ("Culver City", "90232"),
+    ("Long Beach", "90802"),
+    ("Beverly Hills", "90210"),
+    ("Encino", "91436"),
     ("Torrance", "90501"),
 )
 NOTES = (
@@ -89,8 +159,13 @@ RATE_NOTES = (
     "Tarifa especial para la señora Muñoz",
 )
 MANAGEMENT_COMPANIES = (
-    "Greystar", "O'Donnell Property Mgmt", "Ångström & Søn Realty", '"Premier" HOA Services',
-    "東京 Holdings LLC", "R&R Mgmt \\ LA Division", "FirstService Residential",
+    "Greystar",
+    "O'Donnell Property Mgmt",
+    "Ångström & Søn Realty",
+    '"Premier" HOA Services',
+    "東京 Holdings LLC",
+    "R&R Mgmt \\ LA Division",
+    "FirstService Residential",
 )
 CARD_BRANDS = ("Visa", "Mastercard", "American Express", "Discover")
 BANKS = ("Chase Bank", "Wells Fargo", "Bank of America", "U.S. Bank")
@@ -98,17 +173,67 @@ ALGORITHMS = ("or-tools", "nearest_neighbor", "genetic")
 
 DRIVERS = (
     # name, email, phone, hours, max customers, active, notes, colour, geocoded, parks at home
-    ("Miguel Hernández", "miguel@poolpros.example", "(213) 555-0141", ("07:00", "15:30"),
-     20, True, "Lead tech; certified CPO.", "#3498db", True, False),
-    ("Sarah O'Connor", "sarah.oconnor@poolpros.example", "(310) 555-0178", ("06:30", "14:30"),
-     18, True, 'Prefers the "west" side; no commercial accounts.', "#e74c3c", True, True),
-    ("Dmitri Volkov", "dmitri@poolpros.example", "+1 818 555 0102", ("08:00", "16:30"),
-     22, True, "Truck #3\tlift gate", "#2ecc71", True, False),
+    (
+        "Miguel Hernández",
+        "miguel@poolpros.example",
+        "(213) 555-0141",
+        ("07:00", "15:30"),
+        20,
+        True,
+        "Lead tech; certified CPO.",
+        "#3498db",
+        True,
+        False,
+    ),
+    (
+        "Sarah O'Connor",
+        "sarah.oconnor@poolpros.example",
+        "(310) 555-0178",
+        ("06:30", "14:30"),
+        18,
+        True,
+        'Prefers the "west" side; no commercial accounts.',
+        "#e74c3c",
+        True,
+        True,
+    ),
+    (
+        "Dmitri Volkov",
+        "dmitri@poolpros.example",
+        "+1 818 555 0102",
+        ("08:00", "16:30"),
+        22,
+        True,
+        "Truck #3\tlift gate",
+        "#2ecc71",
+        True,
+        False,
+    ),
     ("Kenji Watanabe", None, None, ("07:30", "16:00"), 16, True, None, "#9b59b6", True, True),
-    ("Zoë Ångström", "zoe@poolpros.example", "(626) 555-0190", ("09:00", "17:00"),
-     15, True, "New hire 2025; start address not geocoded yet.", "#f39c12", False, False),
-    ("Tom Becker", "tom.becker@poolpros.example", "(562) 555-0133", ("07:00", "15:00"),
-     20, False, "Left the company in March 2025.", "#7f8c8d", True, False),
+    (
+        "Zoë Ångström",
+        "zoe@poolpros.example",
+        "(626) 555-0190",
+        ("09:00", "17:00"),
+        15,
+        True,
+        "New hire 2025; start address not geocoded yet.",
+        "#f39c12",
+        False,
+        False,
+    ),
+    (
+        "Tom Becker",
+        "tom.becker@poolpros.example",
+        "(562) 555-0133",
+        ("07:00", "15:00"),
+        20,
+        False,
+        "Left the company in March 2025.",
+        "#7f8c8d",
+        True,
+        False,
+    ),
 )
 YARD = "Pool Pros Yard, 1200 S Alameda St, Los Angeles, CA 90021"
 
@@ -166,16 +291,28 @@ def drivers() -> list[dict]:
         created, updated = created_updated()
         start = la_point() if geocoded else (None, None)
         end = la_point() if geocoded and home else start
-        rows.append({
-            "id": new_id(), "name": name, "email": email, "phone": tel,
-            "start_location_address": YARD,
-            "start_latitude": start[0], "start_longitude": start[1],
-            "end_location_address": address() if home else YARD,
-            "end_latitude": end[0], "end_longitude": end[1],
-            "working_hours_start": clock(hours[0]), "working_hours_end": clock(hours[1]),
-            "max_customers_per_day": limit, "is_active": active, "notes": notes,
-            "created_at": created, "updated_at": updated, "color": colour,
-        })
+        rows.append(
+            {
+                "id": new_id(),
+                "name": name,
+                "email": email,
+                "phone": tel,
+                "start_location_address": YARD,
+                "start_latitude": start[0],
+                "start_longitude": start[1],
+                "end_location_address": address() if home else YARD,
+                "end_latitude": end[0],
+                "end_longitude": end[1],
+                "working_hours_start": clock(hours[0]),
+                "working_hours_end": clock(hours[1]),
+                "max_customers_per_day": limit,
+                "is_active": active,
+                "notes": notes,
+                "created_at": created,
+                "updated_at": updated,
+                "color": colour,
+            }
+        )
     return rows
 
 
@@ -191,8 +328,9 @@ def billing(kind: str, service_type: str) -> dict:
         values["rate_notes"] = rng.choice(RATE_NOTES)
     if kind in ("full", "payment"):
         # All eight columns set requires a Stripe-backed method; cash and check have no ids.
-        methods = ("credit_card", "ach") if kind == "full" else ("credit_card", "ach", "check",
-                                                                 "cash")
+        methods = (
+            ("credit_card", "ach") if kind == "full" else ("credit_card", "ach", "check", "cash")
+        )
         method = rng.choice(methods)
         values["payment_method_type"] = method
         if method in ("credit_card", "ach"):
@@ -203,8 +341,13 @@ def billing(kind: str, service_type: str) -> dict:
     return values
 
 
-def customer(index: int, driver_ids: Sequence[uuid.UUID], no_name: set[int],
-             not_geocoded: set[int], billing_kind: dict[int, str]) -> dict:
+def customer(
+    index: int,
+    driver_ids: Sequence[uuid.UUID],
+    no_name: set[int],
+    not_geocoded: set[int],
+    billing_kind: dict[int, str],
+) -> dict:
     service_type = "commercial" if rng.random() < 0.2 else "residential"
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     person = f"{first} {last}"
@@ -232,27 +375,44 @@ def customer(index: int, driver_ids: Sequence[uuid.UUID], no_name: set[int],
     created, updated = created_updated()
     slug = ascii_slug(display)[:20] or "customer"
     row = {
-        "id": new_id(), "name": name, "address": address(),
-        "latitude": lat, "longitude": lon, "service_type": service_type,
+        "id": new_id(),
+        "name": name,
+        "address": address(),
+        "latitude": lat,
+        "longitude": lon,
+        "service_type": service_type,
         "difficulty": rng.choices(range(1, 6), weights=(25, 35, 20, 12, 8))[0],
-        "service_day": day, "locked": rng.random() < 0.25,
-        "time_window_start": window_start, "time_window_end": window_end,
+        "service_day": day,
+        "locked": rng.random() < 0.25,
+        "time_window_start": window_start,
+        "time_window_end": window_end,
         "notes": rng.choice(NOTES) if rng.random() < 0.55 else None,
         "is_active": not (status == "inactive" and rng.random() < 0.6),
-        "created_at": created, "updated_at": updated,
-        "service_days_per_week": per_week, "service_schedule": SCHEDULES[per_week],
+        "created_at": created,
+        "updated_at": updated,
+        "service_days_per_week": per_week,
+        "service_schedule": SCHEDULES[per_week],
         "assigned_driver_id": rng.choice(driver_ids) if rng.random() < 0.85 else None,
-        "visit_duration": rng.choice((30, 45, 60) if service_type == "commercial"
-                                     else (15, 15, 15, 20, 30)),
-        "first_name": first, "last_name": last, "display_name": display,
+        "visit_duration": rng.choice(
+            (30, 45, 60) if service_type == "commercial" else (15, 15, 15, 20, 30)
+        ),
+        "first_name": first,
+        "last_name": last,
+        "display_name": display,
         "email": f"{slug}@example.com" if rng.random() < 0.8 else None,
         "phone": phone() if rng.random() < 0.85 else None,
         "alt_email": f"{slug}.alt@example.org" if rng.random() < 0.1 else None,
         "alt_phone": phone() if rng.random() < 0.1 else None,
-        "invoice_email": (f"ap.{slug}@example.net"
-                          if service_type == "commercial" and rng.random() < 0.7 else None),
-        "management_company": (rng.choice(MANAGEMENT_COMPANIES)
-                               if service_type == "commercial" or rng.random() < 0.05 else None),
+        "invoice_email": (
+            f"ap.{slug}@example.net"
+            if service_type == "commercial" and rng.random() < 0.7
+            else None
+        ),
+        "management_company": (
+            rng.choice(MANAGEMENT_COMPANIES)
+            if service_type == "commercial" or rng.random() < 0.05
+            else None
+        ),
         "status": status,
     }
     for column in BILLING_COLUMNS:
@@ -282,8 +442,9 @@ def customers(driver_ids: Sequence[uuid.UUID]) -> list[dict]:
     not_geocoded = set(picks[24:52])
     kinds = ["full"] * 10 + ["rate"] * 12 + ["notes"] * 8 + ["payment"] * 10
     billing_kind = dict(zip(picks[52:], kinds, strict=True))
-    rows = [customer(i, driver_ids, no_name, not_geocoded, billing_kind)
-            for i in range(CUSTOMER_COUNT)]
+    rows = [
+        customer(i, driver_ids, no_name, not_geocoded, billing_kind) for i in range(CUSTOMER_COUNT)
+    ]
     for row, overrides in zip(rng.sample(rows, len(EDGE_CASES)), EDGE_CASES, strict=True):
         row.update(overrides)
         # Where the legacy name is kept it mirrors the display name; NULL names stay NULL.
@@ -300,8 +461,9 @@ def minutes_after(start: dt.time, minutes: int) -> dt.time:
     return (dt.datetime.combine(dt.date.min, start) + dt.timedelta(minutes=minutes)).time()
 
 
-def routes_and_stops(driver_rows: list[dict], customer_rows: list[dict]
-                     ) -> tuple[list[dict], list[dict]]:
+def routes_and_stops(
+    driver_rows: list[dict], customer_rows: list[dict]
+) -> tuple[list[dict], list[dict]]:
     routes, stops = [], []
     for driver in (d for d in driver_rows if d["is_active"]):
         for day in sorted(rng.sample(ROUTE_DAYS, rng.randint(3, 5)), key=ROUTE_DAYS.index):
@@ -313,8 +475,11 @@ def routes_and_stops(driver_rows: list[dict], customer_rows: list[dict]
             chosen += rng.sample(others, count - len(chosen))
             created = moment(dt.datetime(2025, 1, 6))
             route = {
-                "id": new_id(), "driver_id": driver["id"], "service_day": day,
-                "total_customers": count, "created_at": created,
+                "id": new_id(),
+                "driver_id": driver["id"],
+                "service_day": day,
+                "total_customers": count,
+                "created_at": created,
                 "updated_at": created if rng.random() < 0.5 else moment(created, EPOCH_END),
             }
             # Routes saved before the optimizer existed carry no optimization data.
@@ -328,16 +493,23 @@ def routes_and_stops(driver_rows: list[dict], customer_rows: list[dict]
                 elapsed += drive
                 distance += miles
                 estimated = optimized and rng.random() > 0.05
-                stops.append({
-                    "id": new_id(), "route_id": route["id"], "customer_id": cust["id"],
-                    "sequence": sequence,
-                    "estimated_arrival_time": (minutes_after(driver["working_hours_start"],
-                                                             elapsed) if estimated else None),
-                    "estimated_service_duration": cust["visit_duration"] if estimated else None,
-                    "estimated_drive_time_from_previous": drive if estimated else None,
-                    "estimated_distance_from_previous": miles if estimated else None,
-                    "created_at": created + dt.timedelta(milliseconds=sequence),
-                })
+                stops.append(
+                    {
+                        "id": new_id(),
+                        "route_id": route["id"],
+                        "customer_id": cust["id"],
+                        "sequence": sequence,
+                        "estimated_arrival_time": (
+                            minutes_after(driver["working_hours_start"], elapsed)
+                            if estimated
+                            else None
+                        ),
+                        "estimated_service_duration": cust["visit_duration"] if estimated else None,
+                        "estimated_drive_time_from_previous": drive if estimated else None,
+                        "estimated_distance_from_previous": miles if estimated else None,
+                        "created_at": created + dt.timedelta(milliseconds=sequence),
+                    }
+                )
                 elapsed += cust["visit_duration"]
             route["total_duration_minutes"] = elapsed
             route["total_distance_miles"] = distance
@@ -370,7 +542,7 @@ def inserts(table: str, rows: list[dict]) -> Iterable[str]:
     for start in range(0, len(rows), ROWS_PER_INSERT):
         values = ",\n".join(
             "    (" + ", ".join(literal(row[c]) for c in columns) + ")"
-            for row in rows[start:start + ROWS_PER_INSERT]
+            for row in rows[start : start + ROWS_PER_INSERT]
         )
         yield f"INSERT INTO {table} ({', '.join(columns)}) VALUES\n{values};\n"
 
@@ -391,14 +563,20 @@ def main() -> None:
         PRODUCTION_EXTRAS,
         f"\nINSERT INTO alembic_version VALUES ('{ALEMBIC_REVISION}');\n\n",
     ]
-    for table, rows in (("drivers", driver_rows), ("customers", customer_rows),
-                        ("routes", route_rows), ("route_stops", stop_rows)):
+    for table, rows in (
+        ("drivers", driver_rows),
+        ("customers", customer_rows),
+        ("routes", route_rows),
+        ("route_stops", stop_rows),
+    ):
         parts.extend(inserts(table, rows))
         parts.append("\n")
     parts.append("COMMIT;\n")
     OUTPUT.write_text("".join(parts), encoding="utf-8", newline="\n")
-    print(f"wrote {OUTPUT}: {len(driver_rows)} drivers, {len(customer_rows)} customers, "
-          f"{len(route_rows)} routes, {len(stop_rows)} route stops")
+    print(
+        f"wrote {OUTPUT}: {len(driver_rows)} drivers, {len(customer_rows)} customers, "
+        f"{len(route_rows)} routes, {len(stop_rows)} route stops"
+    )
 
 
 if __name__ == "__main__":

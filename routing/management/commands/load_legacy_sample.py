@@ -1,4 +1,4 @@
-"""Load the bundled sample legacy database (routing/sample/legacy_sample.sql) into an empty database."""
+"""Load the bundled sample legacy database (routing/sample/legacy_sample.sql)."""
 
 from pathlib import Path
 
@@ -18,10 +18,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reset",
             action="store_true",
-            help="Drop everything in the current schema first (embedded database only, unless --force).",
+            help="Drop everything in the current schema first "
+            "(embedded database only, unless --force).",
         )
         parser.add_argument(
-            "--force", action="store_true", help="Allow --reset on a database named by DATABASE_URL."
+            "--force",
+            action="store_true",
+            help="Allow --reset on a database named by DATABASE_URL.",
         )
 
     def handle(self, *args, reset, force, **options):

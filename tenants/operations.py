@@ -1,0 +1,362 @@
+"""The migration safety kit: operations that change large, busy tables without stopping writers.
+
+Each operation is idempotent (a migration interrupted by a crash is resumed by running
+`migrate` again) and takes the weakest lock that does the job:
+
+- catalog-only DDL (ADD COLUMN with a constant default, NOT VALID constraints, SET NOT NULL
+  proven by a valid CHECK, DROP COLUMN) needs ACCESS EXCLUSIVE, but only for milliseconds. It
+  runs with a short lock_timeout and is retried, so it never queues the application's writes
+  behind a long-running transaction for longer than that timeout;
+- the scans (VALIDATE CONSTRAINT) take SHARE UPDATE EXCLUSIVE, which lets reads and writes go on;
+- indexes are built CONCURRENTLY.
+
+They must run in non-atomic migrations (`atomic = False`): each statement then commits on its
+own and releases its lock at once, instead of holding it until the whole migration commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.db import transaction
+from django.db.migrations.operations.base import Operation
+from psycopg import errors, sql
+
+logger = logging.getLogger(__name__)
+
+# How long catalog-only DDL may wait for its lock before it backs off and lets writers through.
+LOCK_TIMEOUT = "50ms"
+LOCK_ATTEMPTS = 200
+
+
+class LockNotAcquired(Exception):
+    """A short lock could not be taken after every retry: a long transaction holds the table."""
+
+
+def run_ddl_with_short_lock(connection, statement, params=None) -> None:
+    """Run catalog-only DDL in its own transaction under a short lock_timeout, with retries."""
+    delay = 0.05
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(
+                    sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
+                )
+                cursor.execute(statement, params)
+            return
+        except Exception as error:
+            if not isinstance(getattr(error, "__cause__", None), errors.LockNotAvailable):
+                raise
+            logger.info("lock not available (attempt %s); retrying in %.2fs", attempt, delay)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+    raise LockNotAcquired(
+        f"could not take a short lock for {statement!r} after {LOCK_ATTEMPTS} attempts: a "
+        f"long-running transaction holds the table; end it (see tenancy_preflight) "
+        f"and re-run migrate"
+    )
+
+
+def default_organization_id(connection) -> str:
+    from tenants.models import DEFAULT_ORGANIZATION_SLUG
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM organizations WHERE slug = %s", [DEFAULT_ORGANIZATION_SLUG])
+        row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(
+            "the default organization is missing: "
+            "tenants.0004_seed_default_organization must run first"
+        )
+    return str(row[0])
+
+
+def _column_exists(connection, table: str, column: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = %s",
+            [table, column],
+        )
+        return cursor.fetchone() is not None
+
+
+def _constraint(connection, table: str, name: str) -> tuple[bool] | None:
+    """(convalidated,) for the named constraint on `table`, or None when it does not exist."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT convalidated FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+            [table, name],
+        )
+        return cursor.fetchone()
+
+
+class DatabaseOnlyOperation(Operation):
+    """Changes the database only; the SeparateDatabaseAndState around it owns the state."""
+
+    reduces_to_sql = False
+    reversible = True
+
+    def state_forwards(self, app_label, state):
+        pass
+
+
+class AddOrganizationColumn(DatabaseOnlyOperation):
+    """Expand: `organization_id uuid DEFAULT <default organization>` on a legacy table.
+
+    Lock: ACCESS EXCLUSIVE for milliseconds. A constant default is stored in the catalog
+    (PostgreSQL 11+): no row is rewritten, and every existing row reads the default organization
+    at once. Rows the old application inserts afterwards (it knows no organization_id) get the
+    default too, until `contract_tenancy` drops it once the old application is gone.
+    """
+
+    def __init__(self, table: str):
+        self.table = table
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        organization_id = default_organization_id(connection)
+        run_ddl_with_short_lock(
+            connection,
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS organization_id uuid DEFAULT {}"
+            ).format(sql.Identifier(self.table), sql.Literal(organization_id)),
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        # Catalog-only as well: the column's data is left behind and reclaimed by later writes.
+        run_ddl_with_short_lock(
+            schema_editor.connection,
+            sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS organization_id").format(
+                sql.Identifier(self.table)
+            ),
+        )
+
+    def describe(self):
+        return f"Add {self.table}.organization_id defaulting to the default organization"
+
+
+def backfill_organization(connection, table: str, *, batch_size: int = 5000, progress=None) -> int:
+    """Give every row of `table` without an organization the default one, in keyset batches.
+
+    The column default already covers rows that existed when the column was added and rows
+    inserted since, so this usually finds nothing after one sequential scan. Rows that do lack
+    an organization (written with an explicit NULL) are updated in batches of `batch_size`,
+    each in its own short transaction, so no row lock is held for long.
+    """
+    organization_id = default_organization_id(connection)
+    table_sql = sql.Identifier(table)
+    exists_null = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE organization_id IS NULL)").format(
+        table_sql
+    )
+    update_batch = sql.SQL(
+        "WITH batch AS (SELECT id FROM {table} WHERE organization_id IS NULL AND id > %s "
+        "ORDER BY id LIMIT {limit} FOR UPDATE) "
+        "UPDATE {table} t SET organization_id = %s FROM batch WHERE t.id = batch.id RETURNING t.id"
+    ).format(table=table_sql, limit=sql.Literal(batch_size))
+    updated = 0
+    # A keyset pass walks the ids once; random uuids inserted behind it during the pass are
+    # caught by the next pass, which only starts if the cheap EXISTS still finds one.
+    while _fetch_value(connection, exists_null):
+        last_id = "00000000-0000-0000-0000-000000000000"
+        while True:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(update_batch, [last_id, organization_id])
+                ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                break
+            updated += len(ids)
+            last_id = str(max(ids))
+            if progress:
+                progress(f"  {table}: {updated} rows assigned to the default organization")
+    return updated
+
+
+def _fetch_value(connection, query):
+    with connection.cursor() as cursor:
+        cursor.execute(query)
+        return cursor.fetchone()[0]
+
+
+class SetOrganizationNotNull(DatabaseOnlyOperation):
+    """organization_id NOT NULL without a scan under ACCESS EXCLUSIVE.
+
+    A CHECK (organization_id IS NOT NULL) is added NOT VALID (ACCESS EXCLUSIVE, milliseconds),
+    validated (SHARE UPDATE EXCLUSIVE: one scan while reads and writes go on), after which SET
+    NOT NULL is proven by the constraint and skips its own scan (PostgreSQL 12+; ACCESS EXCLUSIVE
+    for milliseconds); the helper constraint is then dropped.
+    """
+
+    def __init__(self, table: str):
+        self.table = table
+
+    @property
+    def check_name(self) -> str:
+        return f"{self.table}_organization_id_not_null"
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        table = sql.Identifier(self.table)
+        check = sql.Identifier(self.check_name)
+        existing = _constraint(connection, self.table, self.check_name)
+        if existing is None:
+            run_ddl_with_short_lock(
+                connection,
+                sql.SQL(
+                    "ALTER TABLE {} ADD CONSTRAINT {} CHECK (organization_id IS NOT NULL) NOT VALID"
+                ).format(table, check),
+            )
+        if not (existing and existing[0]):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, check)
+                )
+        run_ddl_with_short_lock(
+            connection,
+            sql.SQL("ALTER TABLE {} ALTER COLUMN organization_id SET NOT NULL").format(table),
+        )
+        run_ddl_with_short_lock(
+            connection, sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(table, check)
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if _column_exists(schema_editor.connection, self.table, "organization_id"):
+            run_ddl_with_short_lock(
+                schema_editor.connection,
+                sql.SQL("ALTER TABLE {} ALTER COLUMN organization_id DROP NOT NULL").format(
+                    sql.Identifier(self.table)
+                ),
+            )
+
+    def describe(self):
+        return f"Make {self.table}.organization_id NOT NULL (proven by a validated CHECK)"
+
+
+class AddOrganizationForeignKey(DatabaseOnlyOperation):
+    """The foreign key to organizations, added NOT VALID then validated.
+
+    Locks: SHARE ROW EXCLUSIVE on the table and on organizations for milliseconds (the NOT VALID
+    add), then SHARE UPDATE EXCLUSIVE on the table for the validating scan, which lets reads and
+    writes go on.
+    """
+
+    def __init__(self, table: str, name: str):
+        self.table = table
+        self.name = name
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        table, name = sql.Identifier(self.table), sql.Identifier(self.name)
+        existing = _constraint(connection, self.table, self.name)
+        if existing is None:
+            run_ddl_with_short_lock(
+                connection,
+                sql.SQL(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (organization_id) "
+                    "REFERENCES organizations (id) NOT VALID"
+                ).format(table, name),
+            )
+        if not (existing and existing[0]):
+            with connection.cursor() as cursor:
+                cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if _column_exists(schema_editor.connection, self.table, "organization_id"):
+            run_ddl_with_short_lock(
+                schema_editor.connection,
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                    sql.Identifier(self.table), sql.Identifier(self.name)
+                ),
+            )
+
+    def describe(self):
+        return f"Add foreign key {self.name} from {self.table}.organization_id to organizations"
+
+
+class CreateIndexConcurrently(DatabaseOnlyOperation):
+    """CREATE INDEX CONCURRENTLY, resuming cleanly after a crash.
+
+    Lock: SHARE UPDATE EXCLUSIVE (reads and writes go on). An invalid index left by an
+    interrupted build is dropped (concurrently) and built again.
+    """
+
+    def __init__(self, table: str, name: str, definition: str):
+        self.table = table
+        self.name = name
+        self.definition = definition  # e.g. "(organization_id)"
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
+                [self.name],
+            )
+            row = cursor.fetchone()
+            if row and row[0]:
+                return
+            if row:
+                cursor.execute(
+                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                        sql.Identifier(self.name)
+                    )
+                )
+            cursor.execute(
+                sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} {}").format(
+                    sql.Identifier(self.name), sql.Identifier(self.table), sql.SQL(self.definition)
+                )
+            )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(self.name))
+            )
+
+    def describe(self):
+        return f"Create index {self.name} on {self.table} {self.definition} concurrently"
+
+
+def organization_column_operations(*, model_name: str, table: str, related_name: str) -> list:
+    """Plan steps M006-M009 for one legacy table: expand, backfill, NOT NULL, foreign key, index.
+
+    Names as the plan gives them: fk_<table>_organization and idx_<table>_org.
+    """
+    from django.db import migrations, models
+
+    foreign_key = f"fk_{table}_organization"
+    index = f"idx_{table}_org"
+
+    def backfill(apps, schema_editor):
+        backfill_organization(schema_editor.connection, table, progress=print)
+
+    return [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                AddOrganizationColumn(table),
+                migrations.RunPython(backfill, migrations.RunPython.noop, elidable=False),
+                SetOrganizationNotNull(table),
+                AddOrganizationForeignKey(table, foreign_key),
+                CreateIndexConcurrently(table, index, "(organization_id)"),
+            ],
+            state_operations=[
+                migrations.AddField(
+                    model_name=model_name,
+                    name="organization",
+                    field=models.ForeignKey(
+                        on_delete=models.PROTECT,
+                        db_index=False,
+                        related_name=related_name,
+                        to="tenants.organization",
+                    ),
+                    preserve_default=False,
+                ),
+                migrations.AddIndex(
+                    model_name=model_name,
+                    index=models.Index(fields=["organization"], name=index),
+                ),
+            ],
+        )
+    ]
