@@ -29,7 +29,7 @@ class UnscopedManager(models.Manager):
 
 
 class OrganizationOwned(models.Model):
-    """Base for tenant-owned models: scoped default manager, organization set and checked on save."""
+    """Base for tenant-owned models: a scoped default manager; the organization checked on save."""
 
     objects = OrganizationScopedManager()
     unscoped = UnscopedManager()
