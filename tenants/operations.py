@@ -117,11 +117,13 @@ class AddOrganizationColumn(DatabaseOnlyOperation):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         connection = schema_editor.connection
         organization_id = default_organization_id(connection)
+        # SET DEFAULT too: a column left without it by an interrupted run gets it now.
         run_ddl_with_short_lock(
             connection,
             sql.SQL(
-                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS organization_id uuid DEFAULT {}"
-            ).format(sql.Identifier(self.table), sql.Literal(organization_id)),
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS organization_id uuid DEFAULT {id}, "
+                "ALTER COLUMN organization_id SET DEFAULT {id}"
+            ).format(table=sql.Identifier(self.table), id=sql.Literal(organization_id)),
         )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
