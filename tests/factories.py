@@ -1,0 +1,127 @@
+"""factory-boy factories shared by the suites: real rows in real PostgreSQL."""
+
+import datetime
+import hashlib
+import uuid
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from billing.models import (
+    BillingFrequency,
+    CustomerServiceAgreement,
+    OrganizationSubscription,
+    PaymentMethod,
+    PaymentType,
+    ServicePlan,
+    SubscriptionStatus,
+    UsageMetric,
+    UsageRecord,
+)
+from geocoding.models import GeocodingCacheEntry
+from routing.models import Customer
+from tenants.models import Organization, PlanTier
+
+# --- tenants and routing -----------------------------------------------------------------------
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Pool Company {n}")
+    slug = factory.Sequence(lambda n: f"pool-company-{n}")
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    organization = factory.SubFactory(OrganizationFactory)
+    display_name = factory.Sequence(lambda n: f"Customer {n}")
+    address = factory.Sequence(lambda n: f"{n} Main St, Springfield")
+    service_type = Customer.ServiceType.RESIDENTIAL
+    difficulty = 2
+    service_day = "monday"
+
+
+# --- billing -----------------------------------------------------------------------------------
+
+
+class ServicePlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ServicePlan
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Weekly plan {n}")
+    base_rate = Decimal("125.00")
+    billing_frequency = BillingFrequency.WEEKLY
+
+
+class CustomerServiceAgreementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerServiceAgreement
+
+    customer = factory.SubFactory(CustomerFactory)
+    organization = factory.SelfAttribute("customer.organization")
+    service_plan = factory.SubFactory(
+        ServicePlanFactory, organization=factory.SelfAttribute("..organization")
+    )
+    effective_date = datetime.date(2025, 1, 1)
+
+
+class PaymentMethodFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PaymentMethod
+
+    customer = factory.SubFactory(CustomerFactory)
+    organization = factory.SelfAttribute("customer.organization")
+    payment_type = PaymentType.CREDIT_CARD
+    is_primary = True
+    stripe_customer_id = factory.LazyFunction(lambda: f"cus_{uuid.uuid4().hex[:14]}")
+    stripe_payment_method_id = factory.LazyFunction(lambda: f"pm_{uuid.uuid4().hex[:24]}")
+    last_four = "4242"
+    brand = "Visa"
+
+
+class OrganizationSubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrganizationSubscription
+
+    organization = factory.SubFactory(OrganizationFactory)
+    stripe_subscription_id = factory.LazyFunction(lambda: f"sub_{uuid.uuid4().hex[:24]}")
+    plan_tier = PlanTier.PROFESSIONAL
+    status = SubscriptionStatus.ACTIVE
+    monthly_price = Decimal("99.00")
+    current_period_start = factory.LazyFunction(timezone.now)
+    current_period_end = factory.LazyAttribute(
+        lambda o: o.current_period_start + datetime.timedelta(days=30)
+    )
+
+
+class UsageRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageRecord
+
+    organization = factory.SubFactory(OrganizationFactory)
+    metric = UsageMetric.API_CALLS
+    quantity = 1
+
+
+# --- geocoding ---------------------------------------------------------------------------------
+
+
+class GeocodingCacheEntryFactory(factory.django.DjangoModelFactory):
+    """A cache row written directly; tests of the service go through geocoding.services."""
+
+    class Meta:
+        model = GeocodingCacheEntry
+
+    normalized_address = factory.Sequence(lambda n: f"{n} main st, springfield")
+    address_hash = factory.LazyAttribute(
+        lambda o: hashlib.sha256(o.normalized_address.encode()).hexdigest()
+    )
+    latitude = 34.05
+    longitude = -118.25
+    provider = "openstreetmap"
