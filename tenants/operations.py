@@ -72,7 +72,7 @@ def default_organization_id(connection) -> str:
     return str(row[0])
 
 
-def _column_exists(connection, table: str, column: str) -> bool:
+def column_exists(connection, table: str, column: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
@@ -223,7 +223,7 @@ class SetOrganizationNotNull(DatabaseOnlyOperation):
         )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if _column_exists(schema_editor.connection, self.table, "organization_id"):
+        if column_exists(schema_editor.connection, self.table, "organization_id"):
             run_ddl_with_short_lock(
                 schema_editor.connection,
                 sql.SQL("ALTER TABLE {} ALTER COLUMN organization_id DROP NOT NULL").format(
@@ -264,7 +264,7 @@ class AddOrganizationForeignKey(DatabaseOnlyOperation):
                 cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if _column_exists(schema_editor.connection, self.table, "organization_id"):
+        if column_exists(schema_editor.connection, self.table, "organization_id"):
             run_ddl_with_short_lock(
                 schema_editor.connection,
                 sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(

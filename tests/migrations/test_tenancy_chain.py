@@ -201,6 +201,7 @@ def test_interrupted_run_with_rows_lacking_an_organization_is_resumed_and_backfi
 
     result = legacy_db.manage("migrate")
 
+    assert "Resuming routing.0002_customers_organization, interrupted earlier" in result.stdout
     assert "customers:" in result.stdout and "assigned to the default organization" in result.stdout
     organization_id = default_organization_id(legacy_db)
     assert legacy_db.sql("SELECT organization_id, count(*) FROM customers GROUP BY 1") == [

@@ -8,9 +8,11 @@ Django creates even its own bookkeeping table, with every difference listed.
 from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
 from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
 from routing.legacy import inspect_legacy_schema
+from tenants.operations import AddOrganizationColumn, column_exists
 
 LEGACY_MIGRATION = ("routing", "0001_legacy_schema")
 
@@ -32,6 +34,11 @@ class Command(DjangoMigrateCommand):
             if report.is_adoptable:
                 adopting = report
                 self.stdout.write(f"Legacy RouteOptimizer database found: {report.summary()}.")
+        for name, table in _interrupted_migrations(connection):
+            self.stdout.write(
+                f"Resuming {name}, interrupted earlier ({table}.organization_id exists but the "
+                f"migration is not recorded); its steps are idempotent and continue from there."
+            )
         super().handle(*args, **options)
         if adopting is not None and _legacy_migration_applied(connection):
             self.stdout.write(
@@ -44,3 +51,20 @@ def _legacy_migration_applied(connection) -> bool:
     if not recorder.has_table():
         return False
     return recorder.migration_qs.filter(app=LEGACY_MIGRATION[0], name=LEGACY_MIGRATION[1]).exists()
+
+
+def _interrupted_migrations(connection) -> list[tuple[str, str]]:
+    """Non-atomic organization migrations that a crash left half-applied."""
+    executor = MigrationExecutor(connection)
+    applied = executor.loader.applied_migrations
+    interrupted = []
+    for key, migration in executor.loader.graph.nodes.items():
+        if key in applied:
+            continue
+        for operation in migration.operations:
+            for step in getattr(operation, "database_operations", []):
+                if isinstance(step, AddOrganizationColumn) and column_exists(
+                    connection, step.table, "organization_id"
+                ):
+                    interrupted.append((f"{key[0]}.{key[1]}", step.table))
+    return interrupted
