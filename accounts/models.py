@@ -134,3 +134,49 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.password_reset_expires_at = None
         self.save()
         return True
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API, bound to one user in one organization; only its hash is kept.
+
+    Not tenant-scoped on purpose: a request presents the token before any organization is known,
+    so the lookup by hash must see every organization's tokens (like organization_users).
+    """
+
+    id = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
+    )
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="api_tokens", db_index=False
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        db_index=False,
+    )
+    # SHA-256 of the token (accounts.tokens.hash_token); the token itself is shown once.
+    key_hash = models.CharField(max_length=64, editable=False)
+    name = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=django_timezone.now, db_default=Now())
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "api_tokens"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["key_hash"], name="uq_api_tokens_key_hash"),
+        ]
+        indexes = [
+            models.Index(fields=["user"], name="idx_api_tokens_user"),
+            models.Index(fields=["organization"], name="idx_api_tokens_org"),
+        ]
+
+    def __str__(self):
+        return self.name or f"token {str(self.id)[:8]}"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or django_timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
