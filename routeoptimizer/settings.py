@@ -60,6 +60,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    # The /api/v1/ API (routeoptimizer.api_urls): DRF, its list filters and its OpenAPI schema.
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
 ]
 
 MIDDLEWARE = [
@@ -119,3 +123,40 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# The JSON API. Only bearer tokens (accounts.ApiToken) authenticate it: a token names its user
+# and its organization, so every request has exactly one organization (tenants.api).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "routeoptimizer.api.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "EXCEPTION_HANDLER": "routeoptimizer.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # POST /api/v1/auth/token checks passwords: slow down guessing, per client address.
+    "DEFAULT_THROTTLE_RATES": {"auth_token": env("ROUTEOPTIMIZER_TOKEN_RATE", default="30/min")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RouteOptimizer API",
+    "DESCRIPTION": "Customers, drivers, routes and route stops of one organization: the one the "
+    "bearer token was issued for (POST /api/v1/auth/token).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Days an API token stays valid; 0: until revoked.
+ROUTEOPTIMIZER_API_TOKEN_DAYS = env.int("ROUTEOPTIMIZER_API_TOKEN_DAYS", default=90)
+# The organization the unversioned /api/customers serves to callers without a token, as the
+# single-tenant application did. Empty: that endpoint requires a token like /api/v1/.
+ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION = env(
+    "ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION", default="demo"
+)

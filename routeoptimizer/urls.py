@@ -1,11 +1,20 @@
 """URL routes: the admin, the health check and the API."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
 
 from routeoptimizer import views
+from routing.legacy_api import LegacyCustomerView
 
 urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("routeoptimizer.api_urls")),
+    # The old clients' contract, unversioned (routing.legacy_api).
+    re_path(r"^api/customers/?$", LegacyCustomerView.as_view(), name="legacy-customers"),
+    re_path(
+        r"^api/customers/(?P<customer_id>[^/]+)/?$",
+        LegacyCustomerView.as_view(),
+        name="legacy-customer",
+    ),
 ]

@@ -1,0 +1,108 @@
+"""API plumbing shared by every endpoint: pagination and the one error shape.
+
+Every error the API returns is `{"error": "<one line: the problem and the fix>"}`, with
+`"fields": {...}` added for invalid input. The legacy /api/customers also carries FastAPI's
+`"detail"` key, which its old clients read.
+"""
+
+from __future__ import annotations
+
+from django.db.models import ProtectedError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+JSON_FIX = 'send a JSON object with "Content-Type: application/json"'
+
+
+class Pagination(PageNumberPagination):
+    """`?page=N&page_size=M`: {"count", "next", "previous", "results"}."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _flatten(detail, prefix: str = "") -> list[str]:
+    """Validation messages as 'field: message' lines, nested fields joined with dots."""
+    if isinstance(detail, dict):
+        lines = []
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else f"{prefix}{key}"
+            lines += _flatten(value, f"{name}." if name else "")
+        return lines
+    if isinstance(detail, list):
+        return [line for item in detail for line in _flatten(item, prefix)]
+    field = prefix.rstrip(".")
+    return [f"{field}: {detail}" if field else str(detail)]
+
+
+def _not_found_message(view, request) -> str:
+    organization = getattr(request, "organization", None)
+    model = getattr(view, "model", None)
+    if model is not None and organization is not None:
+        return (
+            f"no {model._meta.verbose_name} with this id in organization '{organization.slug}'; "
+            f"list them with GET {request.path.rsplit('/', 2)[0]}/"
+        )
+    return "not found: check the URL and the id"
+
+
+def exception_handler(exc, context):
+    view = context.get("view")
+    request = context.get("request")
+    extra = {}
+
+    if isinstance(exc, ProtectedError):
+        blocking = {str(type(obj)._meta.verbose_name_plural) for obj in exc.protected_objects}
+        exc = exceptions.APIException(
+            f"still referenced by {', '.join(sorted(blocking))}; "
+            f"reassign or delete those first, then retry"
+        )
+        exc.status_code = status.HTTP_409_CONFLICT
+    elif isinstance(exc, Http404) or (
+        isinstance(exc, exceptions.NotFound) and str(exc.detail) == "Not found."
+    ):
+        exc = exceptions.NotFound(_not_found_message(view, request))
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's 500 handling and logging
+
+    if isinstance(exc, exceptions.ParseError):
+        message = f"malformed JSON: {exc.detail}; {JSON_FIX}"
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        message = f"unsupported media type: {exc.detail}; {JSON_FIX}"
+    elif isinstance(exc, exceptions.ValidationError):
+        lines = _flatten(exc.detail)
+        message = "invalid input: " + "; ".join(lines) + "; fix these fields and retry"
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        extra["fields"] = fields
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        message = (
+            "authentication required: send 'Authorization: Bearer <token>'; "
+            "get a token with POST /api/v1/auth/token"
+        )
+    elif isinstance(exc, exceptions.Throttled):
+        message = f"too many requests: retry in {exc.wait or 1:.0f} seconds"
+    else:
+        message = (
+            str(exc.detail)
+            if not isinstance(exc.detail, (list, dict))
+            else "; ".join(_flatten(exc.detail))
+        )
+
+    body = {"error": one_line(message), **extra}
+    if getattr(view, "legacy_error_shape", False):
+        body["detail"] = body["error"]
+    return Response(body, status=response.status_code, headers=_headers(response))
+
+
+def _headers(response) -> dict:
+    names = ("WWW-Authenticate", "Retry-After", "Allow")
+    return {name: response[name] for name in names if name in response}

@@ -1,0 +1,100 @@
+"""The unversioned /api/customers of the old single-tenant application, kept for its clients.
+
+Same answers as before: a JSON array of customer objects with the legacy column names
+(`assigned_driver_id`, naive UTC timestamps, no organization), or one such object.
+
+Which organization: a bearer token's, when the caller sends one. Old clients send none; they
+get the organization that adopted the legacy data (ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION,
+default `demo`), exactly the rows they saw before the migration, and never anyone else's.
+Setting it empty makes a token mandatory here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from routing.legacy import LEGACY_COLUMNS
+from routing.models import Customer
+from tenants.api import OrganizationContextMixin
+from tenants.context import current_organization
+from tenants.models import Organization
+from tenants.permissions import Action, Resource, role_can
+
+LEGACY_CUSTOMER_FIELDS = tuple(column.name for column in LEGACY_COLUMNS["customers"])
+SUCCESSOR = "/api/v1/customers/"
+
+
+def legacy_value(value):
+    """A value as the old FastAPI application serialized it."""
+    if isinstance(value, datetime):
+        # The legacy columns are `timestamp without time zone` holding UTC: no offset.
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def legacy_customer(row: dict) -> dict:
+    return {name: legacy_value(row[name]) for name in LEGACY_CUSTOMER_FIELDS}
+
+
+@extend_schema(exclude=True)  # a compatibility contract, not part of the v1 API
+class LegacyCustomerView(OrganizationContextMixin, APIView):
+    permission_classes = [AllowAny]
+    legacy_error_shape = True  # errors carry FastAPI's "detail" key as well
+
+    def get_request_organization(self, request):
+        if getattr(request, "organization", None) is not None:  # a bearer token's
+            if not role_can(request.organization_role, Resource.CUSTOMERS, Action.VIEW):
+                raise exceptions.PermissionDenied("your role may not view customers")
+            return request.organization
+        slug = settings.ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION
+        if not slug:
+            raise exceptions.NotAuthenticated()
+        requested = request.META.get("HTTP_X_ORGANIZATION", "").strip()
+        if requested and requested != slug:
+            raise exceptions.NotFound(
+                f"unknown organization '{requested}': without a token this endpoint serves "
+                f"'{slug}' only; send a bearer token for that organization"
+            )
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            raise exceptions.NotFound(
+                f"unknown organization '{slug}' (ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION); set it "
+                f"to an existing organization's slug, or send a bearer token"
+            )
+        request.organization = organization
+        return organization
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Deprecation"] = "true"
+        response["Link"] = f'<{SUCCESSOR}>; rel="successor-version"'
+        return response
+
+    def customers(self):
+        organization = current_organization("the legacy customers API")
+        return Customer.objects.filter(organization=organization).order_by("display_name", "id")
+
+    def get(self, request, customer_id: str | None = None):
+        if customer_id is None:
+            rows = self.customers().values(*LEGACY_CUSTOMER_FIELDS)
+            return Response([legacy_customer(row) for row in rows])
+        try:
+            customer_id = uuid.UUID(customer_id)
+        except ValueError:
+            raise exceptions.NotFound("Customer not found") from None
+        row = self.customers().filter(id=customer_id).values(*LEGACY_CUSTOMER_FIELDS).first()
+        if row is None:
+            raise exceptions.NotFound("Customer not found")
+        return Response(legacy_customer(row))
