@@ -1,0 +1,140 @@
+"""The lock plan: for every migration, the strongest lock it takes, on which table, for how long.
+
+tenancy_preflight prints it for the migrations still to apply, so an operator knows before
+`migrate` what the old application will feel. A test (tests/validation/test_lock_plan.py)
+fails when a migration in the project's graph has no entry here: whoever adds a migration
+describes its locks.
+
+`lock` is a PostgreSQL table lock mode ("none" when the migration only creates tables or
+touches no table the application uses); `table` the existing table it is taken on; and
+`grows_with_size` whether the time that lock is held grows with that table's size. A lock held
+for milliseconds whatever the size does not grow; a scan or a rewrite under it does.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class LockPlan(NamedTuple):
+    lock: str
+    table: str | None
+    grows_with_size: bool
+    note: str
+
+    def describe(self) -> str:
+        if self.table is None:
+            return f"{self.lock}: {self.note}"
+        growth = "grows with the table's size" if self.grows_with_size else "does not grow"
+        return f"{self.lock} on {self.table} ({growth}): {self.note}"
+
+
+NO_LOCK = "none"
+
+
+def _new_table(note: str = "creates a new table; no existing table is locked") -> LockPlan:
+    return LockPlan(NO_LOCK, None, False, note)
+
+
+def _organization_column(table: str) -> LockPlan:
+    return LockPlan(
+        "ACCESS EXCLUSIVE",
+        table,
+        False,
+        "milliseconds, three times (ADD COLUMN with a constant default, SET NOT NULL proven by "
+        "a validated CHECK, the NOT VALID foreign key), each with a 50 ms lock_timeout and "
+        "retried; the scans that grow with the size (validating the CHECK and the foreign key, "
+        "CREATE INDEX CONCURRENTLY) run under SHARE UPDATE EXCLUSIVE, which lets reads and "
+        "writes go on",
+    )
+
+
+def _customer_foreign_key(table: str) -> LockPlan:
+    return LockPlan(
+        "SHARE ROW EXCLUSIVE",
+        "customers",
+        False,
+        f"milliseconds, to add {table}.customer_id -> customers (the new table is empty, "
+        f"nothing is validated), with a 50 ms lock_timeout and retried; blocks writes to "
+        f"customers while held",
+    )
+
+
+def _geocoding_metadata(table: str) -> LockPlan:
+    return LockPlan(
+        "ACCESS EXCLUSIVE",
+        table,
+        False,
+        "milliseconds, for the three catalog-only ADD COLUMNs (50 ms lock_timeout, retried); "
+        "what grows with the size runs under weaker locks: the foreign key's validation (SHARE "
+        "UPDATE EXCLUSIVE), the backfill of geocoded rows in 5,000-row batches (ROW EXCLUSIVE; "
+        "a write to a row of the current batch waits for that batch only) and the indexes "
+        "built CONCURRENTLY",
+    )
+
+
+# "app_label.migration_name" -> LockPlan, in the order `migrate` applies them.
+LOCK_PLAN: dict[str, LockPlan] = {
+    "routing.0001_legacy_schema": LockPlan(
+        NO_LOCK,
+        None,
+        False,
+        "adopts the legacy tables by reading the catalog (creates them on an empty database)",
+    ),
+    "tenants.0001_legacy_snapshot": LockPlan(
+        "ACCESS SHARE",
+        "customers, drivers, routes, route_stops",
+        True,
+        "one sequential scan of each legacy table to record its row digests; reads and writes "
+        "go on, only DDL on those tables waits",
+    ),
+    "tenants.0002_organizations": _new_table(),
+    "accounts.0001_users": _new_table(),
+    "accounts.0002_api_tokens": _new_table(),
+    "tenants.0003_organization_users": _new_table(),
+    "tenants.0004_seed_default_organization": _new_table(
+        "inserts the default organization and its owner into the new tables"
+    ),
+    "routing.0002_customers_organization": _organization_column("customers"),
+    "routing.0003_drivers_organization": _organization_column("drivers"),
+    "routing.0004_routes_organization": _organization_column("routes"),
+    "routing.0005_route_stops_organization": _organization_column("route_stops"),
+    "billing.0001_service_plans": _new_table(
+        "creates service_plans; SHARE ROW EXCLUSIVE on organizations for milliseconds"
+    ),
+    "billing.0002_customer_service_agreements": _customer_foreign_key(
+        "customer_service_agreements"
+    ),
+    "billing.0003_payment_methods": _customer_foreign_key("payment_methods"),
+    "routing.0006_move_billing_columns": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "customers",
+        False,
+        "milliseconds at the end (the customers written during the move are moved again, the "
+        "trigger goes, DROP COLUMN x8 is catalog-only), 50 ms lock_timeout and retried; before "
+        "it, SHARE ROW EXCLUSIVE for milliseconds to add the trigger, and the move itself, which "
+        "grows with the number of billed customers, reads customers under ACCESS SHARE",
+    ),
+    "routing.0007_customers_geocoding": _geocoding_metadata("customers"),
+    "routing.0008_drivers_geocoding": _geocoding_metadata("drivers"),
+    "billing.0004_organization_subscriptions": _new_table(
+        "creates organization_subscriptions; SHARE ROW EXCLUSIVE on organizations for milliseconds"
+    ),
+    "billing.0005_usage_tracking": _new_table(
+        "creates usage_tracking; SHARE ROW EXCLUSIVE on organizations for milliseconds"
+    ),
+    "geocoding.0001_geocoding_cache": _new_table(),
+}
+
+# Django's own apps create and alter only their own tables, which the legacy application never
+# uses; their migrations are not ours to describe one by one.
+DJANGO_APPS = frozenset({"admin", "auth", "contenttypes", "sessions"})
+DJANGO_APP_PLAN = _new_table("Django's own tables; no table of the application is locked")
+
+
+def lock_plan_for(app_label: str, name: str) -> LockPlan | None:
+    """The lock plan of migration `app_label.name`, or None when nobody has described it."""
+    plan = LOCK_PLAN.get(f"{app_label}.{name}")
+    if plan is None and app_label in DJANGO_APPS:
+        return DJANGO_APP_PLAN
+    return plan
