@@ -1,0 +1,54 @@
+"""validate_tenancy: prove the migrated database lost and changed nothing (tenants.validation)."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from tenants.validation import CannotValidate, describe_database, validate_tenancy
+
+EXIT_FAILED, EXIT_CANNOT_RUN = 1, 2
+
+
+class Command(BaseCommand):
+    help = (
+        "Check the migrated database against the pre-migration snapshot and the tenancy "
+        "invariants, read-only. Exit 0 when every check passes, 1 when one fails, 2 when the "
+        "checks cannot run."
+    )
+    # Validation reads the database only; a system check failing must not look like exit 1.
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+        parser.add_argument("--database", default="default", help="Database alias.")
+
+    def handle(self, *args, **options):
+        try:
+            report = validate_tenancy(using=options["database"])
+        except CannotValidate as error:
+            if options["json"]:
+                from django.db import connections
+
+                database = describe_database(connections[options["database"]])
+                self.stdout.write(
+                    json.dumps(
+                        {"status": "error", "error": str(error), "checks": [], "database": database}
+                    )
+                )
+            raise CommandError(str(error), returncode=EXIT_CANNOT_RUN) from error
+
+        if options["json"]:
+            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+        else:
+            database = report.database
+            self.stdout.write(
+                f"Validating {database['name']} at {database['host']}:{database['port']} "
+                f"(PostgreSQL {database.get('server_version', '?')}), read-only:"
+            )
+            for check in report.checks:
+                style = self.style.SUCCESS if check.passed else self.style.ERROR
+                self.stdout.write(style(check.line()))
+        if not report.passed:
+            raise CommandError(report.summary(), returncode=EXIT_FAILED)
+        if not options["json"]:
+            self.stdout.write(self.style.SUCCESS(report.summary().capitalize() + "."))

@@ -1,0 +1,829 @@
+"""validate_tenancy: read-only, set-wise proof that the migration lost and changed nothing.
+
+Every check compares the live database with the pre-migration snapshot (tenants.snapshot) or
+with the tenancy schema's invariants, and yields PASS or FAIL with its figures. Everything runs
+in one REPEATABLE READ, READ ONLY transaction: the checks see one consistent state, and
+PostgreSQL itself refuses any write, so validating can never change what it validates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, OperationalError, connections, transaction
+from psycopg import errors, sql
+
+from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_TABLES
+from tenants.dbinfo import host_and_port
+from tenants.models import DEFAULT_ORGANIZATION_SLUG
+from tenants.snapshot import checksum_expression, digest_expression, rows_table
+
+PASS, FAIL = "PASS", "FAIL"
+MAX_NAMED_IDS = 20
+
+# Tenant tables beyond the legacy four: the billing app's, when they exist in this database.
+BILLING_TENANT_TABLES = (
+    "service_plans",
+    "customer_service_agreements",
+    "payment_methods",
+    "organization_subscriptions",
+    "usage_tracking",
+)
+TENANT_TABLES = (*LEGACY_TABLES, *BILLING_TENANT_TABLES)
+# service_plans.organization_id NULL is a global template, not a row without a tenant.
+ORGANIZATION_MAY_BE_NULL = frozenset({"service_plans"})
+
+
+@dataclass(frozen=True)
+class Relation:
+    """child.column references parent.id; both rows must be in the same organization."""
+
+    child: str
+    column: str
+    parent: str
+    # True when a parent without organization (a template) may be shared by every organization.
+    parent_may_be_shared: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.child}.{self.column} -> {self.parent}"
+
+
+RELATIONS = (
+    Relation("routes", "driver_id", "drivers"),
+    Relation("route_stops", "route_id", "routes"),
+    Relation("route_stops", "customer_id", "customers"),
+    Relation("customers", "assigned_driver_id", "drivers"),
+    Relation("customer_service_agreements", "customer_id", "customers"),
+    Relation("customer_service_agreements", "service_plan_id", "service_plans", True),
+    Relation("payment_methods", "customer_id", "customers"),
+)
+
+# The migration that brings row level security; until the graph has one, enforcement is not
+# part of the schema being validated.
+ROW_LEVEL_SECURITY_MIGRATION_MARKER = "row_level_security"
+
+
+class CannotValidate(Exception):
+    """validate_tenancy cannot run at all; the message is one line naming the problem and fix."""
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    figures: dict
+    detail: str
+    duration_seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+    def line(self) -> str:
+        return f"{self.status}  {self.name:<36} {self.detail}"
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "figures": self.figures,
+            "detail": self.detail,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
+
+@dataclass
+class ValidationReport:
+    database: dict
+    checks: list[Check] = field(default_factory=list)
+    duration_seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"all {len(self.checks)} checks passed in {self.duration_seconds:.1f}s"
+        names = ", ".join(check.name for check in self.failed)
+        return f"{len(self.failed)} of {len(self.checks)} checks failed: {names}"
+
+    def as_dict(self) -> dict:
+        return {
+            "status": "pass" if self.passed else "fail",
+            "checks": [check.as_dict() for check in self.checks],
+            "database": self.database,
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
+
+def describe_database(connection) -> dict:
+    host, port = host_and_port(connection.settings_dict)
+    return {"name": connection.settings_dict.get("NAME"), "host": host, "port": port}
+
+
+def validate_tenancy(*, using: str = "default") -> ValidationReport:
+    """Run every check in one read-only transaction; raise CannotValidate when none can run."""
+    connection = connections[using]
+    started = time.monotonic()
+    report = ValidationReport(database=describe_database(connection))
+    try:
+        connection.ensure_connection()
+    except OperationalError as error:
+        from routeoptimizer.cli import connection_failure_message
+
+        raise CannotValidate(connection_failure_message(error)) from error
+    try:
+        # durable: the READ ONLY must cover the whole transaction, so it cannot be nested.
+        with transaction.atomic(using=using, durable=True), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # A migration holding a table: give up with a clear line rather than queue.
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
+            # Hash joins over millions of ids stay in memory instead of spilling in batches.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            report.database["server_version"] = _server_version(cursor)
+            _require_migrated(connection, cursor)
+            _require_every_row_visible(cursor)
+            validator = _Validator(cursor, has_rls_migration=_has_rls_migration(connection))
+            for check in validator.checks():
+                report.checks.append(_timed(check))
+    except DatabaseError as error:
+        raise CannotValidate(_database_error_message(error)) from error
+    report.duration_seconds = time.monotonic() - started
+    return report
+
+
+def _timed(check: Callable[[], Check]) -> Check:
+    begun = time.monotonic()
+    result = check()
+    result.duration_seconds = time.monotonic() - begun
+    return result
+
+
+def _database_error_message(error: DatabaseError) -> str:
+    cause = error.__cause__
+    text = " ".join(str(cause or error).split())
+    if isinstance(cause, errors.InsufficientPrivilege) and "row-level security" in text:
+        return (
+            f"{text}: validate_tenancy must see every organization's rows; run it as the "
+            f"tables' owner (the migration role) or a role with BYPASSRLS"
+        )
+    if isinstance(cause, errors.LockNotAvailable):
+        return (
+            f"a table is locked by another session ({text}): wait for the migration or the "
+            f"session holding it (see tenancy_preflight), then run validate_tenancy again"
+        )
+    return f"validation stopped on a database error ({text}); nothing was changed"
+
+
+def _server_version(cursor) -> str:
+    cursor.execute("SHOW server_version")
+    return cursor.fetchone()[0].split()[0]
+
+
+def _require_migrated(connection, cursor) -> None:
+    from django.db.migrations.executor import MigrationExecutor
+
+    migrate_first = "run `python manage.py migrate` first"
+    cursor.execute("SELECT to_regclass('django_migrations') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        raise CannotValidate(
+            f"the database is not migrated (it has no django_migrations table): {migrate_first}"
+        )
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        first = plan[0][0]
+        raise CannotValidate(
+            f"the schema is not migrated: {len(plan)} migration{'s' if len(plan) != 1 else ''} "
+            f"still to apply (next: {first.app_label}.{first.name}); {migrate_first}"
+        )
+    no_snapshot = (
+        "there is no pre-migration snapshot to compare with ({}); it is recorded by "
+        "tenants.0001_legacy_snapshot before any legacy table changes, so it cannot be retaken "
+        "now: restore the pre-migration backup and migrate again"
+    )
+    cursor.execute("SELECT to_regclass('tenancy_legacy_snapshot') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        raise CannotValidate(no_snapshot.format("no tenancy_legacy_snapshot table"))
+    cursor.execute("SELECT table_name FROM tenancy_legacy_snapshot")
+    recorded = {name for (name,) in cursor.fetchall()}
+    for table in LEGACY_TABLES:
+        if table not in recorded:
+            raise CannotValidate(no_snapshot.format(f"tenancy_legacy_snapshot has no {table}"))
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [rows_table(table)])
+        if not cursor.fetchone()[0]:
+            raise CannotValidate(no_snapshot.format(f"{rows_table(table)} is missing"))
+
+
+# Tenant tables whose rows row level security could hide from this session: not a superuser
+# or BYPASSRLS role, not the (unforced) owner, and no `app.unscoped = on` (the owner role's
+# sessions carry it, see tenants.roles) with a policy that honours it.
+HIDDEN_BY_ROW_LEVEL_SECURITY = """
+SELECT c.relname
+FROM pg_class c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)
+  AND c.relrowsecurity
+  AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
+  AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'))
+  AND NOT (coalesce(current_setting('app.unscoped', true), '') = 'on'
+           AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid
+                       AND pg_get_expr(p.polqual, p.polrelid) LIKE '%%app.unscoped%%'))
+ORDER BY 1
+"""
+
+
+def _require_every_row_visible(cursor) -> None:
+    """Refuse to count through row level security: it would report every hidden row missing."""
+    cursor.execute(HIDDEN_BY_ROW_LEVEL_SECURITY, [list(TENANT_TABLES)])
+    hidden = [table for (table,) in cursor.fetchall()]
+    if hidden:
+        cursor.execute("SELECT current_user")
+        role = cursor.fetchone()[0]
+        raise CannotValidate(
+            f"row level security hides rows of {', '.join(hidden)} from role {role!r}: run "
+            f"validate_tenancy as the tables' owner (MIGRATION_DATABASE_URL) or a role with "
+            f"BYPASSRLS"
+        )
+
+
+def _has_rls_migration(connection) -> bool:
+    from django.db.migrations.loader import MigrationLoader
+
+    graph = MigrationLoader(connection, ignore_no_migrations=True).graph
+    return any(ROW_LEVEL_SECURITY_MIGRATION_MARKER in name for _app, name in graph.nodes)
+
+
+@dataclass
+class TableFigures:
+    """One pass over a tenant table: its rows, and those without an existing organization."""
+
+    rows: int
+    null_organization: int
+    unknown_organization: int
+
+
+@dataclass
+class Fidelity:
+    """The snapshot's rows of one legacy table against the live rows with the same ids."""
+
+    snapshot_rows: int
+    missing: int
+    changed: int
+    outside_default: int
+    checksum_matches: bool | None = None
+    problem: str | None = None  # why the content could not be verified
+    named: list[str] = field(default_factory=list)  # "<id> missing|changed", at most 20
+    named_outside_default: list[str] = field(default_factory=list)
+
+
+class _Validator:
+    """The checks, over one cursor in the read-only transaction; shared scans are cached."""
+
+    def __init__(self, cursor, *, has_rls_migration: bool):
+        self.cursor = cursor
+        self.has_rls_migration = has_rls_migration
+        self.columns = self._table_columns()
+        self.tenant_tables = [
+            table for table in TENANT_TABLES if "organization_id" in self.columns.get(table, ())
+        ]
+        self.default_organization_id = self._value(
+            "SELECT id::text FROM organizations WHERE slug = %s", [DEFAULT_ORGANIZATION_SLUG]
+        )
+        self._figures: dict[str, TableFigures] = {}
+        self._fidelity: dict[str, Fidelity] = {}
+
+    def checks(self) -> list[Callable[[], Check]]:
+        return [
+            self.check_row_counts,
+            self.check_organization_not_null,
+            self.check_organization_exists,
+            self.check_legacy_rows_in_default_organization,
+            self.check_content_fidelity,
+            self.check_tenant_consistency,
+            self.check_schema,
+            self.check_default_organization,
+            self.check_enforcement,
+        ]
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _value(self, query, params=None):
+        self.cursor.execute(query, params)
+        row = self.cursor.fetchone()
+        return row[0] if row else None
+
+    def _table_columns(self) -> dict[str, list[str]]:
+        self.cursor.execute(
+            """
+            SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum)
+            FROM pg_class c
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+            GROUP BY c.relname
+            """
+        )
+        return dict(self.cursor.fetchall())
+
+    def figures(self, table: str) -> TableFigures:
+        if table not in self._figures:
+            self.cursor.execute(
+                sql.SQL(
+                    "SELECT count(*), count(*) FILTER (WHERE t.organization_id IS NULL), "
+                    "count(*) FILTER (WHERE t.organization_id IS NOT NULL AND o.id IS NULL) "
+                    "FROM {} t LEFT JOIN organizations o ON o.id = t.organization_id"
+                ).format(sql.Identifier(table))
+            )
+            self._figures[table] = TableFigures(*self.cursor.fetchone())
+        return self._figures[table]
+
+    def fidelity(self, table: str) -> Fidelity:
+        if table not in self._fidelity:
+            self._fidelity[table] = self._compute_fidelity(table)
+        return self._fidelity[table]
+
+    def _live_relation(self, table: str, columns: list[str]) -> tuple[sql.Composable, str | None]:
+        """The live rows of `table` exposing the snapshot's `columns`, organization_id and id.
+
+        Columns still on the table come from it; the billing columns that M001 moved off
+        customers come from billing.legacy's reconstruction of them. Returns (relation, None),
+        or (None, why) when a column can be found nowhere.
+        """
+        present = set(self.columns.get(table, ()))
+        moved = [column for column in columns if column not in present]
+        selected = [sql.Identifier("live", "id"), sql.Identifier("live", "organization_id")]
+        joins = sql.SQL("")
+        if moved:
+            if table != "customers" or not set(moved) <= set(BILLING_COLUMN_NAMES):
+                return None, f"{', '.join(moved)} no longer on {table}"
+            reconstruction, why = billing_reconstruction()
+            if reconstruction is None:
+                return None, why
+            joins = sql.SQL(" LEFT JOIN ({}) AS billing ON billing.customer_id = live.id").format(
+                reconstruction
+            )
+        for column in columns:
+            if column in ("id", "organization_id"):
+                continue
+            source = "billing" if column in moved else "live"
+            selected.append(
+                sql.SQL("{} AS {}").format(sql.Identifier(source, column), sql.Identifier(column))
+            )
+        relation = sql.SQL("(SELECT {} FROM {} AS live{}) AS t").format(
+            sql.SQL(", ").join(selected), sql.Identifier(table), joins
+        )
+        return relation, None
+
+    def _compute_fidelity(self, table: str) -> Fidelity:
+        columns = self._value(
+            "SELECT columns FROM tenancy_legacy_snapshot WHERE table_name = %s", [table]
+        )
+        if isinstance(columns, str):  # Django's psycopg backend hands jsonb over as text
+            columns = json.loads(columns)
+        snapshot = sql.Identifier(rows_table(table))
+        live, problem = self._live_relation(table, columns)
+        if live is None:
+            # Still count what can be counted: which snapshot ids are gone.
+            self.cursor.execute(
+                sql.SQL(
+                    "SELECT count(*), count(*) FILTER (WHERE l.id IS NULL), "
+                    "count(*) FILTER (WHERE l.id IS NOT NULL AND l.organization_id "
+                    "IS DISTINCT FROM %s::uuid) "
+                    "FROM {} s LEFT JOIN {} l ON l.id = s.id"
+                ).format(snapshot, sql.Identifier(table)),
+                [self.default_organization_id],
+            )
+            total, missing, outside = self.cursor.fetchone()
+            fidelity = Fidelity(total, missing, 0, outside, problem=problem)
+        else:
+            digest = digest_expression(columns, "t")
+            self.cursor.execute(
+                sql.SQL(
+                    "SELECT count(*), count(*) FILTER (WHERE l.id IS NULL), "
+                    "count(*) FILTER (WHERE l.digest <> s.digest), "
+                    "count(*) FILTER (WHERE l.id IS NOT NULL AND l.organization_id "
+                    "IS DISTINCT FROM %s::uuid) "
+                    "FROM {snapshot} s LEFT JOIN "
+                    "(SELECT t.id, t.organization_id, {digest} AS digest FROM {live}) l "
+                    "ON l.id = s.id"
+                ).format(snapshot=snapshot, digest=digest, live=live),
+                [self.default_organization_id],
+            )
+            fidelity = Fidelity(*self.cursor.fetchone())
+            if fidelity.missing or fidelity.changed:
+                self.cursor.execute(
+                    sql.SQL(
+                        "SELECT s.id::text, CASE WHEN l.id IS NULL THEN 'missing' "
+                        "ELSE 'changed' END "
+                        "FROM {snapshot} s LEFT JOIN "
+                        "(SELECT t.id, {digest} AS digest FROM {live}) l ON l.id = s.id "
+                        "WHERE l.id IS NULL OR l.digest <> s.digest ORDER BY s.id LIMIT {limit}"
+                    ).format(
+                        snapshot=snapshot,
+                        digest=digest,
+                        live=live,
+                        limit=sql.Literal(MAX_NAMED_IDS),
+                    )
+                )
+                fidelity.named = [f"{id_} {kind}" for id_, kind in self.cursor.fetchall()]
+            # The order-independent checksum of the snapshot, recomputed from the stored
+            # digests: proves the per-row table is the one the snapshot summed.
+            self.cursor.execute(
+                sql.SQL(
+                    "SELECT {} = (SELECT checksum FROM tenancy_legacy_snapshot "
+                    "WHERE table_name = %s) FROM {}"
+                ).format(checksum_expression(sql.Identifier("digest")), snapshot),
+                [table],
+            )
+            fidelity.checksum_matches = self.cursor.fetchone()[0]
+        if fidelity.outside_default:
+            self.cursor.execute(
+                sql.SQL(
+                    "SELECT t.id::text FROM {} s JOIN {} t ON t.id = s.id "
+                    "WHERE t.organization_id IS DISTINCT FROM %s::uuid ORDER BY t.id LIMIT {}"
+                ).format(snapshot, sql.Identifier(table), sql.Literal(MAX_NAMED_IDS)),
+                [self.default_organization_id],
+            )
+            fidelity.named_outside_default = [id_ for (id_,) in self.cursor.fetchall()]
+        return fidelity
+
+    # --- the checks ----------------------------------------------------------------------------
+
+    def check_row_counts(self) -> Check:
+        figures, parts, problems = {}, [], []
+        for table in LEGACY_TABLES:
+            fidelity, live = self.fidelity(table), self.figures(table).rows
+            added = live - (fidelity.snapshot_rows - fidelity.missing)
+            figures[table] = {
+                "snapshot": fidelity.snapshot_rows,
+                "live": live,
+                "missing": fidelity.missing,
+                "added": added,
+            }
+            part = f"{table} {live}"
+            if added:
+                part += f" (+{added} added since the snapshot)"
+            parts.append(part)
+            if fidelity.missing:
+                problems.append(
+                    f"{table}: {fidelity.missing} of {fidelity.snapshot_rows} snapshot rows missing"
+                )
+        if problems:
+            return Check("row_counts", FAIL, figures, "; ".join(problems))
+        return Check("row_counts", PASS, figures, "every snapshot row present: " + ", ".join(parts))
+
+    def check_organization_not_null(self) -> Check:
+        checked = [t for t in self.tenant_tables if t not in ORGANIZATION_MAY_BE_NULL]
+        figures = {table: self.figures(table).null_organization for table in checked}
+        bad = {table: count for table, count in figures.items() if count}
+        if bad:
+            detail = ", ".join(f"{table}: {_rows(count)}" for table, count in bad.items())
+            return Check(
+                "organization_not_null", FAIL, figures, f"rows without an organization_id: {detail}"
+            )
+        return Check(
+            "organization_not_null",
+            PASS,
+            figures,
+            f"no NULL organization_id in {', '.join(checked)}",
+        )
+
+    def check_organization_exists(self) -> Check:
+        figures = {table: self.figures(table).unknown_organization for table in self.tenant_tables}
+        bad = {table: count for table, count in figures.items() if count}
+        if bad:
+            detail = ", ".join(f"{table}: {_rows(count)}" for table, count in bad.items())
+            return Check(
+                "organization_exists",
+                FAIL,
+                figures,
+                f"rows whose organization does not exist: {detail}",
+            )
+        rows = sum(self.figures(table).rows for table in self.tenant_tables)
+        return Check(
+            "organization_exists",
+            PASS,
+            figures,
+            f"all {rows} rows of {len(self.tenant_tables)} tenant tables belong to an "
+            f"existing organization",
+        )
+
+    def check_legacy_rows_in_default_organization(self) -> Check:
+        name = "legacy_rows_in_default_organization"
+        figures = {table: self.fidelity(table).outside_default for table in LEGACY_TABLES}
+        if self.default_organization_id is None:
+            return Check(
+                name, FAIL, figures, f"no default organization (slug {DEFAULT_ORGANIZATION_SLUG!r})"
+            )
+        bad = [table for table in LEGACY_TABLES if figures[table]]
+        if bad:
+            detail = "; ".join(
+                f"{table}: {_rows(figures[table])}"
+                + _ids(self.fidelity(table).named_outside_default, figures[table])
+                for table in bad
+            )
+            return Check(
+                name, FAIL, figures, f"legacy rows outside the default organization: {detail}"
+            )
+        total = sum(
+            self.fidelity(table).snapshot_rows - self.fidelity(table).missing
+            for table in LEGACY_TABLES
+        )
+        return Check(
+            name, PASS, figures, f"all {total} legacy rows are in {DEFAULT_ORGANIZATION_SLUG!r}"
+        )
+
+    def check_content_fidelity(self) -> Check:
+        figures, problems, verified = {}, [], 0
+        for table in LEGACY_TABLES:
+            fidelity = self.fidelity(table)
+            figures[table] = {
+                "verified": fidelity.snapshot_rows - fidelity.missing - fidelity.changed
+                if fidelity.problem is None
+                else 0,
+                "changed": fidelity.changed,
+                "missing": fidelity.missing,
+                "snapshot_checksum_matches": fidelity.checksum_matches,
+            }
+            if fidelity.problem is not None:
+                problems.append(f"{table}: cannot verify ({fidelity.problem})")
+                continue
+            verified += figures[table]["verified"]
+            if fidelity.checksum_matches is False:
+                problems.append(
+                    f"{table}: the stored row digests do not add up to the snapshot's checksum"
+                )
+            bad = fidelity.changed + fidelity.missing
+            if bad:
+                counts = " and ".join(
+                    f"{count} {what}"
+                    for count, what in (
+                        (fidelity.changed, "changed"),
+                        (fidelity.missing, "missing"),
+                    )
+                    if count
+                )
+                problems.append(f"{table}: {counts}" + _ids(fidelity.named, bad))
+        if problems:
+            return Check("content_fidelity", FAIL, figures, "; ".join(problems))
+        return Check(
+            "content_fidelity",
+            PASS,
+            figures,
+            f"all {verified} legacy rows match their snapshot digests",
+        )
+
+    def check_tenant_consistency(self) -> Check:
+        figures, problems = {}, []
+        by_child: dict[str, list[Relation]] = {}
+        for relation in RELATIONS:
+            table_columns = self.columns.get(relation.child, ())
+            if (
+                relation.column in table_columns
+                and "organization_id" in table_columns
+                and "organization_id" in self.columns.get(relation.parent, ())
+            ):
+                by_child.setdefault(relation.child, []).append(relation)
+        for child, relations in by_child.items():
+            joins, counts = [], []
+            for number, relation in enumerate(relations):
+                alias = sql.Identifier(f"p{number}")
+                joins.append(
+                    sql.SQL("LEFT JOIN {} {} ON {}.id = c.{}").format(
+                        sql.Identifier(relation.parent),
+                        alias,
+                        alias,
+                        sql.Identifier(relation.column),
+                    )
+                )
+                counts.append(
+                    sql.SQL("count(*) FILTER (WHERE {})").format(_mismatch(alias, relation))
+                )
+            self.cursor.execute(
+                sql.SQL("SELECT {} FROM {} c {}").format(
+                    sql.SQL(", ").join(counts), sql.Identifier(child), sql.SQL(" ").join(joins)
+                )
+            )
+            for relation, count in zip(relations, self.cursor.fetchone(), strict=True):
+                figures[relation.name] = count
+                if count:
+                    problems.append(
+                        f"{relation.name}: {_rows(count)} in another organization "
+                        f"than their {relation.parent[:-1]}"
+                        + _ids(self._mismatched_ids(relation), count)
+                    )
+        if problems:
+            return Check("tenant_consistency", FAIL, figures, "; ".join(problems))
+        return Check(
+            "tenant_consistency",
+            PASS,
+            figures,
+            f"every row is in its parent's organization ({len(figures)} relations)",
+        )
+
+    def _mismatched_ids(self, relation: Relation) -> list[str]:
+        alias = sql.Identifier("p")
+        self.cursor.execute(
+            sql.SQL(
+                "SELECT c.id::text FROM {} c JOIN {} p ON p.id = c.{} WHERE {} "
+                "ORDER BY c.id LIMIT {}"
+            ).format(
+                sql.Identifier(relation.child),
+                sql.Identifier(relation.parent),
+                sql.Identifier(relation.column),
+                _mismatch(alias, relation),
+                sql.Literal(MAX_NAMED_IDS),
+            )
+        )
+        return [id_ for (id_,) in self.cursor.fetchall()]
+
+    def check_schema(self) -> Check:
+        self.cursor.execute(
+            """
+            SELECT t.name,
+                   a.attnotnull,
+                   fk.convalidated,
+                   fk.confrelid = 'organizations'::regclass,
+                   ix.indisvalid,
+                   ix.indrelid = c.oid
+            FROM unnest(%s::text[]) AS t(name)
+            LEFT JOIN pg_class c
+                   ON c.relname = t.name AND c.relnamespace = current_schema()::regnamespace
+            LEFT JOIN pg_attribute a
+                   ON a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped
+            LEFT JOIN pg_constraint fk
+                   ON fk.conrelid = c.oid AND fk.conname = 'fk_' || t.name || '_organization'
+                  AND fk.contype = 'f'
+            LEFT JOIN pg_class ic
+                   ON ic.relname = 'idx_' || t.name || '_org'
+                  AND ic.relnamespace = current_schema()::regnamespace
+            LEFT JOIN pg_index ix ON ix.indexrelid = ic.oid
+            """,
+            [list(LEGACY_TABLES)],
+        )
+        figures, problems = {}, []
+        for (
+            table,
+            not_null,
+            fk_valid,
+            fk_target_ok,
+            index_valid,
+            index_on_table,
+        ) in self.cursor.fetchall():
+            foreign_key = (
+                "missing"
+                if fk_valid is None
+                else "NOT VALID"
+                if not fk_valid
+                else "wrong target"
+                if not fk_target_ok
+                else "validated"
+            )
+            index = (
+                "missing"
+                if index_valid is None
+                else "on another table"
+                if not index_on_table
+                else "INVALID"
+                if not index_valid
+                else "valid"
+            )
+            figures[table] = {
+                "organization_id_not_null": bool(not_null),
+                "foreign_key": foreign_key,
+                "index": index,
+            }
+            if not not_null:
+                problems.append(f"{table}.organization_id is nullable")
+            if foreign_key != "validated":
+                problems.append(f"fk_{table}_organization {foreign_key}")
+            if index != "valid":
+                problems.append(f"idx_{table}_org {index}")
+        if problems:
+            return Check("schema", FAIL, figures, "; ".join(problems))
+        return Check(
+            "schema",
+            PASS,
+            figures,
+            f"organization_id NOT NULL, foreign key validated and index valid on "
+            f"{', '.join(LEGACY_TABLES)}",
+        )
+
+    def check_default_organization(self) -> Check:
+        figures = {"organization_id": self.default_organization_id, "owners": 0}
+        if self.default_organization_id is None:
+            return Check(
+                "default_organization",
+                FAIL,
+                figures,
+                f"no organization with slug {DEFAULT_ORGANIZATION_SLUG!r}: "
+                f"the legacy rows have no tenant",
+            )
+        self.cursor.execute(
+            "SELECT u.email FROM organization_users m JOIN users u ON u.id = m.user_id "
+            "WHERE m.organization_id = %s::uuid AND m.role = 'owner' ORDER BY u.email",
+            [self.default_organization_id],
+        )
+        owners = [email for (email,) in self.cursor.fetchall()]
+        figures["owners"] = len(owners)
+        if not owners:
+            return Check(
+                "default_organization",
+                FAIL,
+                figures,
+                f"organization {DEFAULT_ORGANIZATION_SLUG!r} has no owner: nobody can "
+                f"administer it (create one: python manage.py createsuperuser, then add "
+                f"them as owner in the admin)",
+            )
+        return Check(
+            "default_organization",
+            PASS,
+            figures,
+            f"{DEFAULT_ORGANIZATION_SLUG!r} present, owned by {', '.join(owners)}",
+        )
+
+    def check_enforcement(self) -> Check:
+        if not self.has_rls_migration:
+            return Check(
+                "enforcement",
+                PASS,
+                {"row_level_security": "not in schema"},
+                "row level security: not part of this schema version",
+            )
+        self.cursor.execute(
+            """
+            SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                   (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
+            FROM pg_class c
+            WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)
+            ORDER BY c.relname
+            """,
+            [self.tenant_tables],
+        )
+        figures, problems = {}, []
+        for table, enabled, forced, policies in self.cursor.fetchall():
+            figures[table] = {"enabled": enabled, "forced": forced, "policies": policies}
+            if not enabled:
+                problems.append(f"{table}: row level security not enabled")
+            elif not policies:
+                problems.append(f"{table}: no policy")
+        if problems:
+            return Check("enforcement", FAIL, figures, "; ".join(problems))
+        forced = sum(1 for value in figures.values() if value["forced"])
+        return Check(
+            "enforcement",
+            PASS,
+            figures,
+            f"row level security enabled with policies on {len(figures)} tenant tables "
+            f"({forced} forced)",
+        )
+
+
+def _mismatch(alias: sql.Identifier, relation: Relation) -> sql.Composable:
+    """The parent row exists and is in another organization than the child row `c`."""
+    shared = sql.SQL(" AND {}.organization_id IS NOT NULL").format(alias)
+    return sql.SQL(
+        "{alias}.id IS NOT NULL{shared} "
+        "AND {alias}.organization_id IS DISTINCT FROM c.organization_id"
+    ).format(alias=alias, shared=shared if relation.parent_may_be_shared else sql.SQL(""))
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _ids(ids: list[str], total: int) -> str:
+    if not ids:
+        return ""
+    more = f" and {total - len(ids)} more" if total > len(ids) else ""
+    return f" (ids: {', '.join(ids)}{more})"
+
+
+def billing_reconstruction() -> tuple[sql.Composable | None, str | None]:
+    """The SQL rebuilding the eight legacy billing values per customer, from billing.legacy.
+
+    Expected shape: billing.legacy.reconstruct_sql() returns a SELECT (str or psycopg
+    Composable) with one row per customer that has billing values: customer_id and the eight
+    legacy billing columns under their legacy names.
+    """
+    why = (
+        "the billing columns moved off customers, but billing.legacy.reconstruct_sql() "
+        "is not available to rebuild them"
+    )
+    try:
+        from billing import legacy
+    except ImportError:
+        return None, why
+    reconstruct = getattr(legacy, "reconstruct_sql", None)
+    if reconstruct is None:
+        return None, why
+    query = reconstruct()
+    return (sql.SQL(query) if isinstance(query, str) else query), None
