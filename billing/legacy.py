@@ -37,6 +37,7 @@ marker whose agreement was since deleted simply reconstructs NULLs.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -120,3 +121,347 @@ def drop_customer_foreign_key(connection, *, table: str, name: str) -> None:
         sql.Identifier(table), sql.Identifier(name)
     )
     _with_short_lock(connection, lambda cursor: cursor.execute(statement), f"drop {name}")
+
+
+# --- M001: the billing columns leave customers ------------------------------------------------
+
+# The marker tables and the change log used while the columns are moved (see the module doc).
+MARKER_DDL = f"""
+CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (
+    customer_id uuid PRIMARY KEY,
+    agreement_id uuid,
+    payment_method_id uuid,
+    billing_frequency varchar(20)
+);
+CREATE TABLE IF NOT EXISTS {PLAN_MARKER_TABLE} (service_plan_id uuid PRIMARY KEY);
+COMMENT ON TABLE {MARKER_TABLE} IS
+    'Rows created from the customers billing columns by routing.0006 (plan M001); its reverse '
+    'reads them to put the values back. billing_frequency: only a legacy value no plan can hold.';
+COMMENT ON TABLE {PLAN_MARKER_TABLE} IS
+    'Service plans created from the customers billing columns by routing.0006 (plan M001).';
+"""
+
+CHANGES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CHANGES_TABLE} (customer_id uuid PRIMARY KEY);
+CREATE OR REPLACE FUNCTION {CHANGES_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {CHANGES_TABLE} (customer_id)
+    VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS {CHANGES_TRIGGER} ON customers;
+CREATE TRIGGER {CHANGES_TRIGGER}
+    AFTER INSERT OR DELETE OR UPDATE OF organization_id, {", ".join(BILLING_COLUMN_NAMES)}
+    ON customers FOR EACH ROW EXECUTE FUNCTION {CHANGES_FUNCTION}();
+"""
+
+DROP_CHANGES_DDL = f"""
+DROP TRIGGER IF EXISTS {CHANGES_TRIGGER} ON customers;
+DROP FUNCTION IF EXISTS {CHANGES_FUNCTION}();
+DROP TABLE IF EXISTS {CHANGES_TABLE};
+"""
+
+_FREQUENCIES = ", ".join(f"'{frequency}'" for frequency in PLAN_FREQUENCIES)
+_ANY_AGREEMENT_VALUE = "num_nonnulls(c.service_rate, c.billing_frequency, c.rate_notes) > 0"
+_ANY_PAYMENT_VALUE = (
+    "num_nonnulls(c.payment_method_type, c.stripe_customer_id, c.stripe_payment_method_id, "
+    "c.payment_last_four, c.payment_brand) > 0"
+)
+# The legacy plan a customer's (organization, frequency, rate) maps to.
+_LEGACY_PLAN_MATCH = f"""
+    SELECT p.id FROM service_plans p JOIN {PLAN_MARKER_TABLE} lp ON lp.service_plan_id = p.id
+    WHERE p.organization_id = c.organization_id AND p.billing_frequency = c.billing_frequency
+      AND p.base_rate IS NOT DISTINCT FROM c.service_rate
+"""
+
+# Each statement moves the customers in {scope} that no marker covers yet; run in this order.
+_MOVE_STATEMENTS = (
+    (
+        "markers",
+        f"""
+        INSERT INTO {MARKER_TABLE} (customer_id, billing_frequency)
+        SELECT c.id,
+               CASE WHEN c.billing_frequency NOT IN ({_FREQUENCIES}) THEN c.billing_frequency END
+        FROM customers c
+        WHERE {{scope}} AND ({_ANY_AGREEMENT_VALUE} OR {_ANY_PAYMENT_VALUE})
+          AND NOT EXISTS (SELECT 1 FROM {MARKER_TABLE} m WHERE m.customer_id = c.id)
+        """,
+    ),
+    (
+        "service plans",
+        f"""
+        WITH wanted AS (
+            SELECT DISTINCT c.organization_id, c.billing_frequency, c.service_rate
+            FROM {MARKER_TABLE} m JOIN customers c ON c.id = m.customer_id
+            WHERE {{scope}} AND m.agreement_id IS NULL AND c.billing_frequency IN ({_FREQUENCIES})
+        ), created AS (
+            INSERT INTO service_plans
+                (organization_id, name, description, base_rate, billing_frequency, is_active)
+            SELECT w.organization_id,
+                   'Legacy ' || w.billing_frequency || ' '
+                       || coalesce(w.service_rate::text, '(no rate)'),
+                   'Created from the billing columns of customers (plan step M001).',
+                   w.service_rate, w.billing_frequency, true
+            FROM wanted w
+            WHERE NOT EXISTS (
+                SELECT 1 FROM service_plans p
+                JOIN {PLAN_MARKER_TABLE} lp ON lp.service_plan_id = p.id
+                WHERE p.organization_id = w.organization_id
+                  AND p.billing_frequency = w.billing_frequency
+                  AND p.base_rate IS NOT DISTINCT FROM w.service_rate
+            )
+            RETURNING id
+        )
+        INSERT INTO {PLAN_MARKER_TABLE} (service_plan_id) SELECT id FROM created
+        """,
+    ),
+    (
+        "service agreements",
+        f"""
+        WITH created AS (
+            INSERT INTO customer_service_agreements (organization_id, customer_id,
+                service_plan_id, custom_rate, effective_date, end_date, rate_notes)
+            SELECT c.organization_id, c.id,
+                   (SELECT plan.id FROM ({_LEGACY_PLAN_MATCH}) plan LIMIT 1),
+                   c.service_rate, c.created_at::date, NULL, c.rate_notes
+            FROM {MARKER_TABLE} m JOIN customers c ON c.id = m.customer_id
+            WHERE {{scope}} AND m.agreement_id IS NULL AND {_ANY_AGREEMENT_VALUE}
+            RETURNING id, customer_id
+        )
+        UPDATE {MARKER_TABLE} m SET agreement_id = created.id
+        FROM created WHERE m.customer_id = created.customer_id
+        """,
+    ),
+    (
+        "payment methods",
+        f"""
+        WITH created AS (
+            INSERT INTO payment_methods (organization_id, customer_id, payment_type, is_primary,
+                is_active, stripe_customer_id, stripe_payment_method_id, last_four, brand)
+            SELECT c.organization_id, c.id, c.payment_method_type, true, true,
+                   c.stripe_customer_id, c.stripe_payment_method_id, c.payment_last_four,
+                   c.payment_brand
+            FROM {MARKER_TABLE} m JOIN customers c ON c.id = m.customer_id
+            WHERE {{scope}} AND m.payment_method_id IS NULL AND {_ANY_PAYMENT_VALUE}
+            RETURNING id, customer_id
+        )
+        UPDATE {MARKER_TABLE} m SET payment_method_id = created.id
+        FROM created WHERE m.customer_id = created.customer_id
+        """,
+    ),
+)
+
+_EVERY_CUSTOMER = "true"
+_CHANGED_CUSTOMERS = f"c.id IN (SELECT customer_id FROM {CHANGES_TABLE})"
+
+
+def reconstruct_sql() -> str:
+    """SQL giving, for every customer, the eight legacy billing values rebuilt from the billing
+    tables: columns customer_id, service_rate, billing_frequency, rate_notes,
+    payment_method_type, stripe_customer_id, stripe_payment_method_id, payment_last_four,
+    payment_brand (all NULL for a customer that had none). Valid once routing.0006 has run.
+    """
+    return f"""
+        SELECT c.id AS customer_id,
+               a.custom_rate AS service_rate,
+               coalesce(m.billing_frequency, p.billing_frequency)::varchar(20)
+                   AS billing_frequency,
+               a.rate_notes AS rate_notes,
+               pm.payment_type AS payment_method_type,
+               pm.stripe_customer_id AS stripe_customer_id,
+               pm.stripe_payment_method_id AS stripe_payment_method_id,
+               pm.last_four AS payment_last_four,
+               pm.brand AS payment_brand
+        FROM customers c
+        LEFT JOIN {MARKER_TABLE} m ON m.customer_id = c.id
+        LEFT JOIN customer_service_agreements a ON a.id = m.agreement_id
+        LEFT JOIN service_plans p ON p.id = a.service_plan_id
+        LEFT JOIN payment_methods pm ON pm.id = m.payment_method_id
+    """
+
+
+def legacy_customers_sql() -> str:
+    """SQL for `customers` as it was before M001: every current column plus the eight billing
+    values rebuilt by reconstruct_sql(). For the validator's row digests after M001, e.g.
+    `SELECT ... FROM (<this>) AS t` with tenants.snapshot.digest_expression(columns, "t")."""
+    billing = ", ".join(f"b.{name}" for name in BILLING_COLUMN_NAMES)
+    return (
+        f"SELECT customers.*, {billing} FROM customers "
+        f"JOIN ({reconstruct_sql()}) b ON b.customer_id = customers.id"
+    )
+
+
+def billing_columns_exist(cursor) -> bool:
+    cursor.execute(
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'customers'::regclass "
+        "AND attnum > 0 AND NOT attisdropped AND attname = ANY(%s)",
+        [list(BILLING_COLUMN_NAMES)],
+    )
+    return cursor.fetchone()[0] > 0
+
+
+def snapshot_had_billing_columns(cursor) -> bool:
+    """Whether customers had the billing columns when the pre-migration snapshot was taken.
+
+    No snapshot row (it is taken by tenants.0001 on every database) falls back to the migration
+    state, which has them.
+    """
+    cursor.execute("SELECT columns FROM tenancy_legacy_snapshot WHERE table_name = 'customers'")
+    row = cursor.fetchone()
+    if row is None:
+        return True
+    columns = row[0] if isinstance(row[0], list) else json.loads(row[0])
+    return set(BILLING_COLUMN_NAMES) <= set(columns)
+
+
+def _move(cursor, scope: str) -> dict[str, int]:
+    counts = {}
+    for what, statement in _MOVE_STATEMENTS:
+        cursor.execute(statement.format(scope=scope))
+        counts[what] = cursor.rowcount
+    return counts
+
+
+def _forget_changed(cursor) -> None:
+    """Delete what was moved for the customers changed since, so _move moves them afresh."""
+    cursor.execute(
+        f"DELETE FROM customer_service_agreements a USING {MARKER_TABLE} m, {CHANGES_TABLE} ch "
+        f"WHERE a.id = m.agreement_id AND m.customer_id = ch.customer_id"
+    )
+    cursor.execute(
+        f"DELETE FROM payment_methods pm USING {MARKER_TABLE} m, {CHANGES_TABLE} ch "
+        f"WHERE pm.id = m.payment_method_id AND m.customer_id = ch.customer_id"
+    )
+    cursor.execute(
+        f"DELETE FROM {MARKER_TABLE} m USING {CHANGES_TABLE} ch "
+        f"WHERE m.customer_id = ch.customer_id"
+    )
+
+
+def _delete_unused_legacy_plans(cursor) -> int:
+    cursor.execute(
+        f"""
+        WITH unused AS (
+            DELETE FROM {PLAN_MARKER_TABLE} lp
+            WHERE NOT EXISTS (SELECT 1 FROM customer_service_agreements a
+                              WHERE a.service_plan_id = lp.service_plan_id)
+            RETURNING service_plan_id
+        )
+        DELETE FROM service_plans p USING unused WHERE p.id = unused.service_plan_id
+        """
+    )
+    return cursor.rowcount
+
+
+def move_billing_columns(connection, *, progress: Callable[[str], None] = print) -> None:
+    """Forward M001: move the billing values into the billing tables, then drop the columns.
+
+    1. Marker tables (new tables), and a trigger recording every customer inserted, deleted or
+       whose billing columns change from now on (SHARE ROW EXCLUSIVE on customers, briefly).
+    2. The move, set-wise, in one transaction: reads customers under ACCESS SHARE, so the old
+       application keeps reading and writing.
+    3. Under ACCESS EXCLUSIVE, held for milliseconds: the customers the trigger recorded during
+       step 2 are moved again from their current values, then the trigger and the eight
+       columns are dropped (catalog-only). Nothing written meanwhile is lost.
+    Every step is idempotent: a crashed run is resumed by running migrate again.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(MARKER_DDL)
+        if not billing_columns_exist(cursor):
+            progress("  customers has no billing columns: nothing to move, nothing to drop")
+            return
+
+    _with_short_lock(connection, lambda cursor: cursor.execute(CHANGES_DDL), "track changes")
+
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        counts = _move(cursor, _EVERY_CUSTOMER)
+    progress(
+        f"  moved the billing values of {counts['markers']} customers: "
+        f"{counts['service plans']} service plans, {counts['service agreements']} agreements, "
+        f"{counts['payment methods']} payment methods"
+    )
+
+    def finish(cursor):
+        cursor.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(f"SELECT count(*) FROM {CHANGES_TABLE}")
+        changed = cursor.fetchone()[0]
+        if changed:
+            _forget_changed(cursor)
+            _move(cursor, _CHANGED_CUSTOMERS)
+            _delete_unused_legacy_plans(cursor)
+            progress(f"  moved again {changed} customers written while the move ran")
+        cursor.execute(DROP_CHANGES_DDL)
+        drops = ", ".join(f"DROP COLUMN IF EXISTS {name}" for name in BILLING_COLUMN_NAMES)
+        cursor.execute(f"ALTER TABLE customers {drops}")
+
+    _with_short_lock(connection, finish, "drop the billing columns of customers")
+    progress("  dropped the eight billing columns of customers")
+
+
+def restore_billing_columns(
+    connection, *, progress: Callable[[str], None] = print, batch_size: int = 5000
+) -> None:
+    """Reverse M001: the eight columns back on customers, each value exactly as it was.
+
+    Only when the pre-migration snapshot says customers had them (a database adopted without
+    them gets none). ADD COLUMN (nullable, no default) is catalog-only; the values are written
+    back for the billing customers only, in keyset batches by id, each its own transaction; the
+    billing rows M001 created are deleted last, so a crash anywhere is resumed by re-running.
+    """
+    with connection.cursor() as cursor:
+        had_columns = snapshot_had_billing_columns(cursor)
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [MARKER_TABLE])
+        markers = cursor.fetchone()[0]
+
+    if had_columns:
+        adds = ", ".join(
+            f"ADD COLUMN IF NOT EXISTS {name} {ddl}" for name, ddl in BILLING_COLUMN_DDL.items()
+        )
+        _with_short_lock(
+            connection,
+            lambda cursor: cursor.execute(f"ALTER TABLE customers {adds}"),
+            "add the billing columns back to customers",
+        )
+        if markers:
+            restored = _restore_values(connection, progress=progress, batch_size=batch_size)
+            progress(f"  restored the billing values of {restored} customers")
+
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(DROP_CHANGES_DDL)
+        if markers:
+            cursor.execute(
+                f"DELETE FROM customer_service_agreements a USING {MARKER_TABLE} m "
+                f"WHERE a.id = m.agreement_id"
+            )
+            cursor.execute(
+                f"DELETE FROM payment_methods pm USING {MARKER_TABLE} m "
+                f"WHERE pm.id = m.payment_method_id"
+            )
+            _delete_unused_legacy_plans(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {MARKER_TABLE}, {PLAN_MARKER_TABLE}")
+
+
+def _restore_values(connection, *, progress, batch_size: int) -> int:
+    assignments = ", ".join(f"{name} = v.{name}" for name in BILLING_COLUMN_NAMES)
+    update = (
+        f"UPDATE customers c SET {assignments} "
+        f"FROM ({reconstruct_sql()}) v "
+        f"WHERE v.customer_id = c.id AND c.id = ANY(%s::uuid[])"
+    )
+    restored, last_id = 0, None
+    while True:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT customer_id FROM {MARKER_TABLE} "
+                f"WHERE %s::uuid IS NULL OR customer_id > %s::uuid ORDER BY customer_id LIMIT %s",
+                [last_id, last_id, batch_size],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                return restored
+            cursor.execute(update, [ids])
+            restored += cursor.rowcount
+        last_id = ids[-1]
+        progress(f"  customers: billing values restored for {restored} rows")

@@ -97,15 +97,8 @@ class Customer(models.Model):
     invoice_email = models.CharField(max_length=255, null=True, blank=True)
     management_company = models.CharField(max_length=200, null=True, blank=True)
     status = models.CharField(max_length=20, default="active", db_default="active")
-    # The eight billing columns of the "bad" migration (plan step M001).
-    service_rate = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
-    billing_frequency = models.CharField(max_length=20, null=True, blank=True)
-    rate_notes = models.CharField(max_length=500, null=True, blank=True)
-    payment_method_type = models.CharField(max_length=20, null=True, blank=True)
-    stripe_customer_id = models.CharField(max_length=100, null=True, blank=True)
-    stripe_payment_method_id = models.CharField(max_length=100, null=True, blank=True)
-    payment_last_four = models.CharField(max_length=4, null=True, blank=True)
-    payment_brand = models.CharField(max_length=50, null=True, blank=True)
+    # The eight billing columns of the "bad" migration left in routing.0006 (plan step M001):
+    # their values live in billing (agreements, payment methods), see billing.legacy.
 
     class Meta:
         db_table = "customers"
