@@ -165,6 +165,7 @@ class ApiToken(models.Model):
 
     class Meta:
         db_table = "api_tokens"
+        verbose_name = "API token"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["key_hash"], name="uq_api_tokens_key_hash"),

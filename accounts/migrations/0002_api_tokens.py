@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "db_table": "api_tokens",
+                "verbose_name": "API token",
                 "ordering": ["-created_at"],
                 "indexes": [models.Index(fields=["user"], name="idx_api_tokens_user"), models.Index(fields=["organization"], name="idx_api_tokens_org")],
                 "constraints": [models.UniqueConstraint(fields=("key_hash",), name="uq_api_tokens_key_hash")],
