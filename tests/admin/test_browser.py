@@ -1,0 +1,153 @@
+"""The admin in a real headless browser: Debian's chromium, driven by Selenium through Debian's
+chromedriver (same package, same version), against pytest-django's live server.
+
+The operator logs in as the superuser owner, opens the Demo Organization, reads its counts and
+opens one of its customers. The screenshot of the organization page goes to
+docs/admin-organization.png when ROUTEOPTIMIZER_UPDATE_SCREENSHOTS=1 (otherwise to the test's
+temporary directory, so a test run never dirties the checkout).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from accounts.models import User
+from routing.models import Customer
+from tenants.context import organization_context
+from tenants.models import Organization, OrganizationUser, Role
+from tests.factories import CustomerFactory
+from tests.tenancy_data import PASSWORD, DriverFactory, RouteFactory, RouteStopFactory
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None or CHROMEDRIVER is None,
+        reason="no chromium/chromedriver binary: apt-get install -y chromium chromium-driver "
+        "(.ci/run installs them)",
+    ),
+    # The live server runs in another thread, so the data must be committed; the rows the
+    # migrations seeded are restored afterwards for the tests that follow.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1500",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def demo():
+    """The Demo Organization with its superuser owner, as migrate seeds them, and some data."""
+    organization, _ = Organization.objects.get_or_create(
+        slug="demo", defaults={"name": "Demo Organization", "plan_tier": "professional"}
+    )
+    owner = User.objects.filter(email__iexact="brian@example.com").first()
+    if owner is None:
+        owner = User.objects.create_superuser("brian@example.com", PASSWORD, first_name="Brian")
+    owner.set_password(PASSWORD)
+    owner.is_staff = owner.is_superuser = True
+    owner.save()
+    OrganizationUser.objects.get_or_create(
+        organization=organization, user=owner, defaults={"role": Role.OWNER}
+    )
+    with organization_context(organization):
+        own = {"organization": organization}
+        drivers = [
+            DriverFactory(**own, name="Maria Lopez", color="#e67e22"),
+            DriverFactory(**own, name="Sam Okafor"),
+        ]
+        customers = [
+            CustomerFactory(
+                **own,
+                display_name=name,
+                address=address,
+                service_day=day,
+                assigned_driver=drivers[n % 2],
+            )
+            for n, (name, address, day) in enumerate(
+                [
+                    ("Alvarez Residence", "12 Palm Ave, Phoenix", "monday"),
+                    ("Brookside HOA Pool", "400 Brookside Dr, Phoenix", "monday"),
+                    ("Chen Family", "7 Saguaro Ct, Tempe", "tuesday"),
+                    ("Desert Springs Hotel", "1 Resort Blvd, Scottsdale", "tuesday"),
+                ]
+            )
+        ]
+        routes = [
+            RouteFactory(**own, driver=drivers[0], service_day="monday"),
+            RouteFactory(**own, driver=drivers[1], service_day="tuesday"),
+        ]
+        for n, customer in enumerate(customers):
+            RouteStopFactory(**own, route=routes[n // 2], customer=customer, sequence=n % 2 + 1)
+    return organization, customers
+
+
+def test_the_operator_opens_the_demo_organization_and_one_of_its_customers(
+    live_server, browser, demo, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    organization, _ = demo
+
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
+    browser.find_element(By.NAME, "username").send_keys("brian@example.com")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert "log out" in browser.find_element(By.ID, "logout-form").text.lower()
+
+    browser.get(f"{live_server.url}/admin/tenants/organization/")
+    browser.find_element(By.LINK_TEXT, "Demo Organization").click()
+
+    assert browser.find_element(By.TAG_NAME, "h2").text == "Demo Organization"
+    counts = {
+        name: browser.find_element(By.CSS_SELECTOR, f".field-{name} .readonly").text
+        for name in ("customers_count", "drivers_count", "routes_count", "route_stops_count")
+    }
+    assert counts == {
+        "customers_count": "4",
+        "drivers_count": "2",
+        "routes_count": "2",
+        "route_stops_count": "4",
+    }
+    assert "brian@example.com" in browser.find_element(By.ID, "memberships-group").text
+    screenshot = tmp_path / "admin-organization.png"
+    assert browser.save_screenshot(str(screenshot))
+    if os.environ.get("ROUTEOPTIMIZER_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(screenshot, DOCS / "admin-organization.png")
+
+    browser.get(
+        f"{live_server.url}/admin/routing/customer/?organization__id__exact={organization.pk}"
+    )
+    browser.find_element(By.LINK_TEXT, "Chen Family").click()
+
+    assert browser.find_element(By.TAG_NAME, "h2").text == "Chen Family"
+    address = browser.find_element(By.NAME, "address").get_attribute("value")
+    assert address == Customer._base_manager.get(display_name="Chen Family").address
