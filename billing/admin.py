@@ -9,10 +9,14 @@ from billing.models import (
     ServicePlan,
     UsageRecord,
 )
+from tenants.admin import OrganizationScopedAdmin
+
+# Every billing row belongs to an organization: OrganizationScopedAdmin limits staff who are not
+# superusers to their own organizations' rows and foreign-key choices (tenants.admin).
 
 
 @admin.register(ServicePlan)
-class ServicePlanAdmin(admin.ModelAdmin):
+class ServicePlanAdmin(OrganizationScopedAdmin):
     list_display = ["name", "organization", "billing_frequency", "base_rate", "is_active"]
     list_filter = ["organization", "billing_frequency", "is_active"]
     search_fields = ["name", "description", "organization__name"]
@@ -21,7 +25,7 @@ class ServicePlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerServiceAgreement)
-class CustomerServiceAgreementAdmin(admin.ModelAdmin):
+class CustomerServiceAgreementAdmin(OrganizationScopedAdmin):
     list_display = [
         "customer",
         "organization",
@@ -39,7 +43,7 @@ class CustomerServiceAgreementAdmin(admin.ModelAdmin):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):
+class PaymentMethodAdmin(OrganizationScopedAdmin):
     list_display = [
         "customer",
         "organization",
@@ -57,7 +61,7 @@ class PaymentMethodAdmin(admin.ModelAdmin):
 
 
 @admin.register(OrganizationSubscription)
-class OrganizationSubscriptionAdmin(admin.ModelAdmin):
+class OrganizationSubscriptionAdmin(OrganizationScopedAdmin):
     list_display = [
         "organization",
         "plan_tier",
@@ -73,7 +77,7 @@ class OrganizationSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(OrganizationScopedAdmin):
     """Browsable, never editable: the table is append-only (a trigger rejects UPDATE/DELETE)."""
 
     list_display = ["recorded_at", "organization", "metric", "quantity"]
