@@ -21,6 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiToken
 from routing.legacy import LEGACY_COLUMNS
 from routing.models import Customer
 from tenants.api import OrganizationContextMixin
@@ -54,7 +55,7 @@ class LegacyCustomerView(OrganizationContextMixin, APIView):
     legacy_error_shape = True  # errors carry FastAPI's "detail" key as well
 
     def get_request_organization(self, request):
-        if getattr(request, "organization", None) is not None:  # a bearer token's
+        if isinstance(request.auth, ApiToken):  # a bearer token's organization
             if not role_can(request.organization_role, Resource.CUSTOMERS, Action.VIEW):
                 raise exceptions.PermissionDenied("your role may not view customers")
             return request.organization
