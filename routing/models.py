@@ -2,10 +2,12 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from routing.fields import UTCDateTimeField
+from tenants.models import MapProvider
 
 
 class ServiceDay(models.TextChoices):
@@ -40,6 +42,21 @@ class Driver(models.Model):
     created_at = UTCDateTimeField(default=timezone.now)
     updated_at = UTCDateTimeField(auto_now=True)
     color = models.CharField(max_length=7, default="#3498db", db_default="#3498db")
+    # Geocoding metadata (plan M016, routing.0008): which provider geocoded the
+    # address, who and when; NULL where nobody has yet.
+    geocoding_provider = models.CharField(
+        max_length=50, choices=MapProvider.choices, null=True, blank=True
+    )
+    geocoded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_column="geocoded_by",
+        db_index=False,
+        related_name="geocoded_drivers",
+    )
+    geocoded_at = UTCDateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "drivers"
@@ -47,6 +64,12 @@ class Driver(models.Model):
         indexes = [
             models.Index(fields=["name"], name="ix_drivers_name"),
             models.Index(fields=["organization"], name="idx_drivers_org"),
+            models.Index(fields=["geocoding_provider"], name="idx_drivers_geocoding_provider"),
+            models.Index(
+                fields=["geocoded_by"],
+                name="idx_drivers_geocoded_by",
+                condition=models.Q(geocoded_by__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -99,6 +122,21 @@ class Customer(models.Model):
     status = models.CharField(max_length=20, default="active", db_default="active")
     # The eight billing columns of the "bad" migration left in routing.0006 (plan step M001):
     # their values live in billing (agreements, payment methods), see billing.legacy.
+    # Geocoding metadata (plan M015, routing.0007): which provider geocoded the
+    # address, who and when; NULL where nobody has yet.
+    geocoding_provider = models.CharField(
+        max_length=50, choices=MapProvider.choices, null=True, blank=True
+    )
+    geocoded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_column="geocoded_by",
+        db_index=False,
+        related_name="geocoded_customers",
+    )
+    geocoded_at = UTCDateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "customers"
@@ -108,6 +146,12 @@ class Customer(models.Model):
             models.Index(fields=["service_day"], name="ix_customers_service_day"),
             models.Index(fields=["service_type"], name="ix_customers_service_type"),
             models.Index(fields=["organization"], name="idx_customers_org"),
+            models.Index(fields=["geocoding_provider"], name="idx_customers_geocoding_provider"),
+            models.Index(
+                fields=["geocoded_by"],
+                name="idx_customers_geocoded_by",
+                condition=models.Q(geocoded_by__isnull=False),
+            ),
         ]
 
     def __str__(self):

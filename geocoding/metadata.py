@@ -1,0 +1,238 @@
+"""Geocoding metadata on customers and drivers (plan M015-M016): columns, backfill, operations.
+
+Which provider geocoded an address (geocoding_provider), who (geocoded_by, a user) and when
+(geocoded_at, `timestamp` holding UTC like the other legacy columns). The operations change
+the busy legacy tables the way tenants.operations does: catalog-only DDL under a short,
+retried lock_timeout; the foreign key added NOT VALID and validated without blocking writers;
+the backfill in keyset batches, each its own transaction; indexes built CONCURRENTLY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import transaction
+from psycopg import sql
+
+from tenants.operations import (
+    CreateIndexConcurrently,
+    DatabaseOnlyOperation,
+    run_ddl_with_short_lock,
+)
+
+# The plan's backfill: rows with coordinates were geocoded by OpenStreetMap when created.
+BACKFILL_PROVIDER = "openstreetmap"
+COLUMNS = ("geocoding_provider", "geocoded_by", "geocoded_at")
+
+
+def _constraint_validated(connection, table: str, name: str) -> bool | None:
+    """Whether the named constraint on `table` is validated; None when it does not exist."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT convalidated FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+            [table, name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _column_exists(connection, table: str, column: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s "
+            "AND attnum > 0 AND NOT attisdropped",
+            [table, column],
+        )
+        return cursor.fetchone() is not None
+
+
+class AddGeocodingColumns(DatabaseOnlyOperation):
+    """geocoding_provider varchar(50), geocoded_by uuid, geocoded_at timestamp: all nullable
+    without a default, so catalog-only (ACCESS EXCLUSIVE for milliseconds, no rewrite).
+    Reverse: DROP COLUMN, catalog-only as well."""
+
+    def __init__(self, table: str):
+        self.table = table
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        run_ddl_with_short_lock(
+            schema_editor.connection,
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS geocoding_provider varchar(50), "
+                "ADD COLUMN IF NOT EXISTS geocoded_by uuid, "
+                "ADD COLUMN IF NOT EXISTS geocoded_at timestamp"
+            ).format(sql.Identifier(self.table)),
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        drops = sql.SQL(", ").join(
+            sql.SQL("DROP COLUMN IF EXISTS {}").format(sql.Identifier(column)) for column in COLUMNS
+        )
+        run_ddl_with_short_lock(
+            schema_editor.connection,
+            sql.SQL("ALTER TABLE {} {}").format(sql.Identifier(self.table), drops),
+        )
+
+    def describe(self):
+        return f"Add geocoding_provider, geocoded_by, geocoded_at to {self.table}"
+
+
+class AddGeocodedByForeignKey(DatabaseOnlyOperation):
+    """geocoded_by -> users ON DELETE SET NULL, added NOT VALID (SHARE ROW EXCLUSIVE on the
+    table and on users for milliseconds) then validated under SHARE UPDATE EXCLUSIVE (one scan
+    while reads and writes go on)."""
+
+    def __init__(self, table: str, name: str):
+        self.table = table
+        self.name = name
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        table, name = sql.Identifier(self.table), sql.Identifier(self.name)
+        validated = _constraint_validated(connection, self.table, self.name)
+        if validated is None:
+            run_ddl_with_short_lock(
+                connection,
+                sql.SQL(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (geocoded_by) "
+                    "REFERENCES users (id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED "
+                    "NOT VALID"
+                ).format(table, name),
+            )
+        if not validated:
+            with connection.cursor() as cursor:
+                cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if _column_exists(schema_editor.connection, self.table, "geocoded_by"):
+            run_ddl_with_short_lock(
+                schema_editor.connection,
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                    sql.Identifier(self.table), sql.Identifier(self.name)
+                ),
+            )
+
+    def describe(self):
+        return f"Add foreign key {self.name} from {self.table}.geocoded_by to users"
+
+
+def backfill_geocoding_metadata(
+    connection,
+    table: str,
+    *,
+    latitude: str,
+    longitude: str,
+    batch_size: int = 5000,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Rows with coordinates and no metadata yet: provider openstreetmap, geocoded_at = created_at.
+
+    Keyset batches by id of `batch_size` rows, each in its own short transaction (row locks on
+    that batch only); only rows whose metadata is still NULL are touched, so a re-run (or a run
+    after the new application has recorded metadata) changes nothing it should not.
+    """
+    update_batch = sql.SQL(
+        "WITH batch AS ("
+        "  SELECT id FROM {table} WHERE id > %s AND {lat} IS NOT NULL AND {lon} IS NOT NULL"
+        "  AND geocoding_provider IS NULL AND geocoded_at IS NULL"
+        "  ORDER BY id LIMIT {limit} FOR UPDATE"
+        ") "
+        "UPDATE {table} t SET geocoding_provider = %s, geocoded_at = t.created_at "
+        "FROM batch WHERE t.id = batch.id RETURNING t.id"
+    ).format(
+        table=sql.Identifier(table),
+        lat=sql.Identifier(latitude),
+        lon=sql.Identifier(longitude),
+        limit=sql.Literal(batch_size),
+    )
+    updated, last_id = 0, "00000000-0000-0000-0000-000000000000"
+    while True:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(update_batch, [last_id, BACKFILL_PROVIDER])
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return updated
+        updated += len(ids)
+        last_id = str(max(ids))
+        if progress:
+            progress(f"  {table}: geocoding metadata backfilled for {updated} rows")
+
+
+def geocoding_metadata_operations(
+    *, model_name: str, table: str, latitude: str, longitude: str, related_name: str
+) -> list:
+    """Plan steps M015 (customers) / M016 (drivers) for one table, for a non-atomic migration."""
+    from django.conf import settings
+    from django.db import migrations, models
+
+    import routing.fields
+
+    provider_index = f"idx_{table}_geocoding_provider"
+    geocoded_by_index = f"idx_{table}_geocoded_by"
+
+    def backfill(apps, schema_editor):
+        backfill_geocoding_metadata(
+            schema_editor.connection, table, latitude=latitude, longitude=longitude, progress=print
+        )
+
+    return [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                AddGeocodingColumns(table),
+                AddGeocodedByForeignKey(table, f"fk_{table}_geocoded_by"),
+                # Reverse: nothing to undo, the columns go with AddGeocodingColumns.
+                migrations.RunPython(backfill, migrations.RunPython.noop, elidable=False),
+                CreateIndexConcurrently(table, provider_index, "(geocoding_provider)"),
+                # Deleting a user sets geocoded_by NULL: without this (small, partial) index
+                # every user deletion would scan the whole table.
+                CreateIndexConcurrently(
+                    table, geocoded_by_index, "(geocoded_by) WHERE geocoded_by IS NOT NULL"
+                ),
+            ],
+            state_operations=[
+                migrations.AddField(
+                    model_name=model_name,
+                    name="geocoding_provider",
+                    field=models.CharField(
+                        blank=True,
+                        choices=[
+                            ("openstreetmap", "Openstreetmap"),
+                            ("google_maps", "Google Maps"),
+                        ],
+                        max_length=50,
+                        null=True,
+                    ),
+                ),
+                migrations.AddField(
+                    model_name=model_name,
+                    name="geocoded_by",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_column="geocoded_by",
+                        db_index=False,
+                        null=True,
+                        on_delete=models.SET_NULL,
+                        related_name=related_name,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                migrations.AddField(
+                    model_name=model_name,
+                    name="geocoded_at",
+                    field=routing.fields.UTCDateTimeField(blank=True, null=True),
+                ),
+                migrations.AddIndex(
+                    model_name=model_name,
+                    index=models.Index(fields=["geocoding_provider"], name=provider_index),
+                ),
+                migrations.AddIndex(
+                    model_name=model_name,
+                    index=models.Index(
+                        fields=["geocoded_by"],
+                        name=geocoded_by_index,
+                        condition=models.Q(geocoded_by__isnull=False),
+                    ),
+                ),
+            ],
+        )
+    ]
