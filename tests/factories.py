@@ -21,7 +21,31 @@ from billing.models import (
 )
 from geocoding.models import GeocodingCacheEntry
 from routing.models import Customer
+from tenants.context import current_organization_or_none, organization_context
 from tenants.models import Organization, PlanTier
+
+
+def _current_or_new_organization():
+    return current_organization_or_none() or OrganizationFactory()
+
+
+class OrganizationOwnedFactory(factory.django.DjangoModelFactory):
+    """Creates a tenant-owned row as test set-up: inside its own organization's context (where
+    tenant-owned models save), through the model's `unscoped` manager when it has one, so rows
+    of several organizations, and global templates without one, can be set up side by side."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _get_manager(cls, model_class):
+        return getattr(model_class, "unscoped", None) or model_class._default_manager
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        with organization_context(kwargs.get("organization")):
+            return super()._create(model_class, *args, **kwargs)
+
 
 # --- tenants and routing -----------------------------------------------------------------------
 
@@ -34,11 +58,11 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"pool-company-{n}")
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(OrganizationOwnedFactory):
     class Meta:
         model = Customer
 
-    organization = factory.SubFactory(OrganizationFactory)
+    organization = factory.LazyFunction(_current_or_new_organization)
     display_name = factory.Sequence(lambda n: f"Customer {n}")
     address = factory.Sequence(lambda n: f"{n} Main St, Springfield")
     service_type = Customer.ServiceType.RESIDENTIAL
@@ -49,17 +73,17 @@ class CustomerFactory(factory.django.DjangoModelFactory):
 # --- billing -----------------------------------------------------------------------------------
 
 
-class ServicePlanFactory(factory.django.DjangoModelFactory):
+class ServicePlanFactory(OrganizationOwnedFactory):
     class Meta:
         model = ServicePlan
 
-    organization = factory.SubFactory(OrganizationFactory)
+    organization = factory.LazyFunction(_current_or_new_organization)
     name = factory.Sequence(lambda n: f"Weekly plan {n}")
     base_rate = Decimal("125.00")
     billing_frequency = BillingFrequency.WEEKLY
 
 
-class CustomerServiceAgreementFactory(factory.django.DjangoModelFactory):
+class CustomerServiceAgreementFactory(OrganizationOwnedFactory):
     class Meta:
         model = CustomerServiceAgreement
 
@@ -71,7 +95,7 @@ class CustomerServiceAgreementFactory(factory.django.DjangoModelFactory):
     effective_date = datetime.date(2025, 1, 1)
 
 
-class PaymentMethodFactory(factory.django.DjangoModelFactory):
+class PaymentMethodFactory(OrganizationOwnedFactory):
     class Meta:
         model = PaymentMethod
 
@@ -85,11 +109,11 @@ class PaymentMethodFactory(factory.django.DjangoModelFactory):
     brand = "Visa"
 
 
-class OrganizationSubscriptionFactory(factory.django.DjangoModelFactory):
+class OrganizationSubscriptionFactory(OrganizationOwnedFactory):
     class Meta:
         model = OrganizationSubscription
 
-    organization = factory.SubFactory(OrganizationFactory)
+    organization = factory.LazyFunction(_current_or_new_organization)
     stripe_subscription_id = factory.LazyFunction(lambda: f"sub_{uuid.uuid4().hex[:24]}")
     plan_tier = PlanTier.PROFESSIONAL
     status = SubscriptionStatus.ACTIVE
@@ -100,11 +124,11 @@ class OrganizationSubscriptionFactory(factory.django.DjangoModelFactory):
     )
 
 
-class UsageRecordFactory(factory.django.DjangoModelFactory):
+class UsageRecordFactory(OrganizationOwnedFactory):
     class Meta:
         model = UsageRecord
 
-    organization = factory.SubFactory(OrganizationFactory)
+    organization = factory.LazyFunction(_current_or_new_organization)
     metric = UsageMetric.API_CALLS
     quantity = 1
 

