@@ -16,9 +16,9 @@ from contextlib import nullcontext
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.db import models
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.http import Http404
 
 from routing.models import Customer, Driver, Route, RouteStop
@@ -58,17 +58,29 @@ def scope_to_admin_organizations(queryset, request, *, lookup="organization"):
     return queryset.filter(scoped)
 
 
+def rendered(response):
+    """Render a TemplateResponse now, inside the organization context, not later in the
+    handler after the view has returned (widgets and inlines query while rendering)."""
+    if hasattr(response, "render") and not response.is_rendered:
+        response.render()
+    return response
+
+
 class OrganizationRelatedOnlyFilter(admin.RelatedOnlyFieldListFilter):
     """A foreign-key filter offering only what the visible rows point to, read across
     organizations through `unscoped` (Django's own reads the related default manager)."""
 
     def field_choices(self, field, request, model_admin):
-        pk_qs = (
+        # Two queries, not one with a subquery: each runs through `unscoped` on its own, so row
+        # level security lets it across organizations (a subquery inside a query on a table
+        # without `unscoped`, such as organizations, would see no tenant rows).
+        pks = set(
             model_admin.get_queryset(request)
-            .distinct()
+            .order_by()
             .values_list(f"{self.field_path}__pk", flat=True)
+            .distinct()
         )
-        queryset = all_organizations(field.related_model).filter(pk__in=pk_qs)
+        queryset = all_organizations(field.related_model).filter(pk__in=pks - {None})
         ordering = self.field_admin_ordering(field, request, model_admin)
         if ordering:
             queryset = queryset.order_by(*ordering)
@@ -216,11 +228,11 @@ class OrganizationScopedAdmin(_OrganizationScoped, admin.ModelAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         with self._in_organization(self._view_organization(request, object_id)):
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            return rendered(super().changeform_view(request, object_id, form_url, extra_context))
 
     def delete_view(self, request, object_id, extra_context=None):
         with self._in_organization(self._view_organization(request, object_id)):
-            return super().delete_view(request, object_id, extra_context)
+            return rendered(super().delete_view(request, object_id, extra_context))
 
     def history_view(self, request, object_id, extra_context=None):
         self.get_object(request, unquote(object_id))  # 404 outside the user's organizations
@@ -271,16 +283,41 @@ COUNTED = {
 }
 
 
-def _count_per_organization(model):
-    rows = (
-        all_organizations(model)
-        .filter(organization=OuterRef("pk"))
-        .order_by()
-        .values("organization")
-        .annotate(n=Count("*"))
-        .values("n")
-    )
-    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+def organization_counts(organization_ids) -> dict:
+    """{organization id: {"customers_count": n, ...}} for many organizations at once: one
+    grouped query per counted table, whatever the number of organizations (no N+1).
+
+    Each query runs through the table's `unscoped` manager, so row level security counts every
+    organization's rows; a correlated subquery inside the query on organizations would not get
+    that and would count only the current organization's.
+    """
+    organization_ids = list(organization_ids)
+    counts = {pk: dict.fromkeys(COUNTED, 0) for pk in organization_ids}
+    for name, model in COUNTED.items():
+        rows = (
+            all_organizations(model)
+            .filter(organization__in=organization_ids)
+            .order_by()
+            .values("organization")
+            .annotate(n=Count("*"))
+        )
+        for row in rows:
+            counts[row["organization"]][name] = row["n"]
+    return counts
+
+
+def _with_counts(organizations):
+    counts = organization_counts(o.pk for o in organizations)
+    for organization in organizations:
+        for name, value in counts[organization.pk].items():
+            setattr(organization, name, value)
+    return organizations
+
+
+class OrganizationChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = _with_counts(list(self.result_list))
 
 
 def _count_column(name: str, label: str):
@@ -288,7 +325,6 @@ def _count_column(name: str, label: str):
         return getattr(organization, name)
 
     column.short_description = label
-    column.admin_order_field = name
     column.__name__ = name
     return column
 
@@ -378,19 +414,17 @@ class OrganizationAdmin(admin.ModelAdmin):
     route_stops_count = _count_column("route_stops_count", "route stops")
 
     def get_queryset(self, request):
-        # One query for the page: each count is a correlated subquery, not a query per row.
-        queryset = (
-            super()
-            .get_queryset(request)
-            .annotate(**{name: _count_per_organization(model) for name, model in COUNTED.items()})
-        )
+        queryset = super().get_queryset(request)
         return scope_to_admin_organizations(queryset, request, lookup="pk")
+
+    def get_changelist(self, request, **kwargs):
+        return OrganizationChangeList
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is None:
             raise Http404("no organization with this id among yours")
-        return obj
+        return _with_counts([obj])[0]
 
     def history_view(self, request, object_id, extra_context=None):
         self.get_object(request, unquote(object_id))

@@ -33,7 +33,7 @@ def test_the_organization_page_shows_its_counts_and_members(client, acme, acme_s
     assert {m.user.email for m in members} == {u.email for u in acme.members.values()}
 
 
-def test_the_changelist_counts_every_organization_in_one_query_whatever_their_number(
+def test_the_changelist_counts_every_organization_in_a_fixed_number_of_queries(
     client, acme, blue, superuser
 ):
     client.force_login(superuser)
