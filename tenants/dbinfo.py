@@ -1,4 +1,7 @@
-"""Where a Django database is, as libpq sees it: settings_dict merged the way Django merges it.
+"""Facts about a connection: where it goes (for tools that connect on their own) and what row
+level security would hide from it.
+
+Where: settings_dict merged the way Django merges it.
 
 DATABASE_URL may name the host in its query string (postgresql://user@/db?host=/run/pg), which
 django-environ puts in OPTIONS, not HOST; Django's backend merges OPTIONS into the connection
@@ -38,3 +41,38 @@ def conninfo(settings_dict: dict, *, name: str | None = None) -> str:
 def host_and_port(settings_dict: dict) -> tuple[str, str]:
     parameters = libpq_parameters(settings_dict)
     return parameters.get("host", "localhost"), parameters.get("port", "5432")
+
+
+# Tables whose rows row level security could hide from the current session: not a superuser or
+# BYPASSRLS role, not the owner of an unforced table, and not a session with `app.unscoped = on`
+# (the owner role's maintenance sessions carry it, see tenants.roles) on a table whose policies
+# honour it.
+HIDDEN_BY_ROW_LEVEL_SECURITY = """
+SELECT format('%%I.%%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relrowsecurity
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+  AND (%(tables)s::text[] IS NULL OR c.relname = ANY(%(tables)s::text[]))
+  AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
+  AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'))
+  AND NOT (coalesce(current_setting('app.unscoped', true), '') = 'on'
+           AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid
+                       AND pg_get_expr(p.polqual, p.polrelid) LIKE '%%app.unscoped%%'))
+ORDER BY 1
+"""
+
+
+def tables_hidden_by_row_level_security(cursor, tables: list[str] | None = None) -> list[str]:
+    """Of `tables` (default: every table), those whose rows this session may not all see."""
+    cursor.execute(HIDDEN_BY_ROW_LEVEL_SECURITY, {"tables": tables})
+    return [name for (name,) in cursor.fetchall()]
+
+
+def row_level_security_applies(cursor) -> bool:
+    """Whether any table's policies bind this session (even if they let it see every row)."""
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM pg_class c WHERE c.relrowsecurity "
+        "AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user) "
+        "AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE')))"
+    )
+    return cursor.fetchone()[0]

@@ -100,6 +100,25 @@ def test_a_changed_legacy_value_fails_content_fidelity_naming_the_row(migrated_d
     assert f"customers: 1 changed (ids: {customer} changed)" in line(result, "content_fidelity")
 
 
+def test_a_changed_billing_value_is_caught_after_the_billing_columns_moved(migrated_db):
+    assert not migrated_db.value(
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'customers' AND column_name = 'service_rate'"
+    ), "routing.0006_move_billing_columns moved the billing columns off customers"
+    customer = migrated_db.value(
+        "SELECT customer_id::text FROM payment_methods WHERE last_four IS NOT NULL "
+        "ORDER BY customer_id LIMIT 1"
+    )
+    migrated_db.script(
+        f"UPDATE payment_methods SET last_four = '0000' WHERE customer_id = '{customer}'"
+    )
+
+    result = validate(migrated_db)
+
+    assert_fails_only(result, "content_fidelity")
+    assert f"{customer} changed" in line(result, "content_fidelity")
+
+
 def test_many_changes_name_twenty_ids_then_a_count(migrated_db):
     migrated_db.script("UPDATE customers SET notes = 'changed everywhere'")
     customers = migrated_db.value("SELECT count(*) FROM customers")
@@ -130,6 +149,22 @@ def test_a_route_stop_moved_to_another_organization_fails_tenant_consistency(mig
     assert "route_stops.customer_id -> customers: 1 row in another" in consistency
     assert stop in consistency
     assert stop in line(result, "legacy_rows_in_default_organization")
+
+
+def test_a_whole_table_moved_to_another_organization_is_not_proven_consistent(migrated_db):
+    # Each table is then in one organization, but not the same one as its parent's.
+    other = migrated_db.value(OTHER_ORGANIZATION)
+    migrated_db.script(f"UPDATE routes SET organization_id = '{other}'")
+    routes = migrated_db.value("SELECT count(*) FROM routes")
+    stops = migrated_db.value("SELECT count(*) FROM route_stops")
+
+    result = validate(migrated_db)
+
+    assert_fails_only(result, "tenant_consistency", "legacy_rows_in_default_organization")
+    consistency = line(result, "tenant_consistency")
+    assert f"routes.driver_id -> drivers: {routes} rows in another organization" in consistency
+    assert f"route_stops.route_id -> routes: {stops} rows" in consistency
+    assert "route_stops.customer_id" not in consistency
 
 
 def test_the_default_organizations_owner_deleted_fails(migrated_db):
