@@ -25,7 +25,12 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tenants.dbinfo import conninfo, host_and_port
+from tenants.dbinfo import (
+    conninfo,
+    host_and_port,
+    row_level_security_applies,
+    tables_hidden_by_row_level_security,
+)
 
 # Directories to search for pg_dump instead of the defaults (os.pathsep-separated); tests point
 # it at an empty directory to see the "no pg_dump" answer.
@@ -189,6 +194,17 @@ def backup_database(
         server_version = source.execute("SHOW server_version").fetchone()[0].split()[0]
         tools = find_pg_tools(source.info.server_version // 10000, search_path)
         progress(f"pg_dump {tools.version} from {tools.directory} (server {server_version})")
+        with source.cursor() as cursor:
+            hidden = tables_hidden_by_row_level_security(cursor)
+            # Policies bind this session but let it see every row (the owner's `app.unscoped`):
+            # pg_dump must then apply them instead of refusing to dump through them.
+            through_policies = row_level_security_applies(cursor)
+        if hidden:
+            raise CannotBackup(
+                f"row level security hides rows of {', '.join(hidden)} from role "
+                f"{source.info.user!r}, so a dump would be incomplete: run backup_database as "
+                f"the tables' owner (MIGRATION_DATABASE_URL) or a superuser"
+            )
         path = backup_path(output, settings_dict["NAME"], now)
         if path.exists():
             raise BackupError(f"{path} already exists: choose another --output")
@@ -203,6 +219,7 @@ def backup_database(
                 str(tools.pg_dump),
                 "--format=custom",
                 f"--snapshot={snapshot}",
+                *(["--enable-row-security"] if through_policies else []),
                 f"--file={path}",
                 f"--dbname={_uri(settings_dict)}",
             ],
