@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from tenants.managers import OrganizationOwned
 from tenants.models import PlanTier
 
 
@@ -25,8 +26,11 @@ class PaymentType(models.TextChoices):
     CASH = "cash"
 
 
-class ServicePlan(models.Model):
+class ServicePlan(OrganizationOwned):
     """A price list entry; organization NULL makes it a global template every organization sees."""
+
+    # Global templates are read by every organization and written only through `unscoped`.
+    shares_global_rows = True
 
     id = models.UUIDField(
         primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
@@ -75,7 +79,7 @@ class ServicePlan(models.Model):
         return self.name
 
 
-class CustomerServiceAgreement(models.Model):
+class CustomerServiceAgreement(OrganizationOwned):
     """What a customer pays: a plan, a custom rate, or both; end_date NULL is the current one."""
 
     id = models.UUIDField(
@@ -148,7 +152,7 @@ class CustomerServiceAgreement(models.Model):
         return self.end_date is None
 
 
-class PaymentMethod(models.Model):
+class PaymentMethod(OrganizationOwned):
     """How a customer pays: a reference to Stripe and the last four digits, never a card number."""
 
     id = models.UUIDField(
@@ -219,7 +223,7 @@ class SubscriptionStatus(models.TextChoices):
     CANCELED = "canceled"
 
 
-class OrganizationSubscription(models.Model):
+class OrganizationSubscription(OrganizationOwned):
     """An organization's RouteOptimizer subscription, mirrored from Stripe."""
 
     id = models.UUIDField(
@@ -299,7 +303,7 @@ class UsageMetric(models.TextChoices):
     GEOCODING_REQUESTS = "geocoding_requests"
 
 
-class UsageRecord(models.Model):
+class UsageRecord(OrganizationOwned):
     """One metered event (or a batch of them): append-only, billing evidence.
 
     UPDATE and DELETE are rejected by a trigger (billing.0005); a correction is a new record

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from routing.fields import UTCDateTimeField
+from tenants.managers import OrganizationOwned
 from tenants.models import MapProvider
 
 
@@ -20,7 +21,7 @@ class ServiceDay(models.TextChoices):
     SUNDAY = "sunday"
 
 
-class Driver(models.Model):
+class Driver(OrganizationOwned):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="drivers"
@@ -76,7 +77,7 @@ class Driver(models.Model):
         return self.name
 
 
-class Customer(models.Model):
+class Customer(OrganizationOwned):
     class ServiceType(models.TextChoices):
         RESIDENTIAL = "residential"
         COMMERCIAL = "commercial"
@@ -158,7 +159,7 @@ class Customer(models.Model):
         return self.display_name
 
 
-class Route(models.Model):
+class Route(OrganizationOwned):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="routes"
@@ -188,7 +189,7 @@ class Route(models.Model):
         return f"{self.driver} - {self.service_day}"
 
 
-class RouteStop(models.Model):
+class RouteStop(OrganizationOwned):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="route_stops"
