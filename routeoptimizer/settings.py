@@ -5,7 +5,7 @@ from pathlib import Path
 
 import environ
 
-from routeoptimizer.database import database_settings
+from routeoptimizer.database import database_roles, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,10 +37,22 @@ EMBEDDED_DATABASE = not DATABASE_URL
 DATABASES = {
     "default": database_settings(DATABASE_URL, data_dir=DATA_DIR),
 }
+# Each request is one transaction: the current organization is put on it once (tenants.connection).
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# The owner of the tables, for migrations and maintenance commands; unset, DATABASE_URL's role
+# (tenants.W001 then warns that row level security does not bind the application).
+MIGRATION_DATABASE_URL = env("MIGRATION_DATABASE_URL", default="")
+# {"app": ..., "owner": ...}: the two logins to the one database (tenants.roles).
+DATABASE_ROLES = database_roles(
+    DATABASES["default"], migration_url=MIGRATION_DATABASE_URL, embedded=EMBEDDED_DATABASE
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # models.E034 limits index names to 30 characters for Oracle's sake; PostgreSQL allows 63 and
 # the plan's names (idx_users_email_verification_token) are longer than 30.
 SILENCED_SYSTEM_CHECKS = ["models.E034"]
+
+# Organizations are served at <slug>.<ROUTEOPTIMIZER_BASE_DOMAIN> (tenants.middleware).
+ROUTEOPTIMIZER_BASE_DOMAIN = env("ROUTEOPTIMIZER_BASE_DOMAIN", default="localhost")
 
 # The default organization that adopts every legacy row (plan step M005).
 ROUTEOPTIMIZER_OWNER_EMAIL = env("ROUTEOPTIMIZER_OWNER_EMAIL", default="brian@example.com")

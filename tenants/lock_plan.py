@@ -124,6 +124,17 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "creates usage_tracking; SHARE ROW EXCLUSIVE on organizations for milliseconds"
     ),
     "geocoding.0001_geocoding_cache": _new_table(),
+    "tenants.0005_row_level_security": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "customers, drivers, routes, route_stops and the five billing tables",
+        False,
+        "milliseconds per table, one table at a time (CREATE POLICY and ENABLE ROW LEVEL "
+        "SECURITY are catalog-only), 50 ms lock_timeout and retried; FORCE waits for "
+        "contract_tenancy",
+    ),
+    "tenants.0006_application_role_privileges": LockPlan(
+        NO_LOCK, None, False, "GRANTs to the application role change the catalog's ACLs only"
+    ),
 }
 
 # Django's own apps create and alter only their own tables, which the legacy application never

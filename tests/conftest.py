@@ -1,9 +1,37 @@
-"""Fixtures shared by every suite: scratch databases on the same PostgreSQL as the test database."""
+"""Fixtures shared by every suite: the test database (made by the owner role, used by the
+application role) and scratch databases on the same PostgreSQL."""
+
+import os
 
 import pytest
 from django.db import connections
 
+from tenants.roles import APPLICATION, OWNER, use_role
+from tests.database_roles import prepare_application_role
 from tests.support import ScratchDatabase
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, django_db_keepdb):
+    """Before pytest-django creates the test database: a name of this run's own (concurrent runs
+    on one server do not drop each other's), and the owner role to create and migrate it."""
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    test = default.setdefault("TEST", {})
+    if not django_db_keepdb:
+        test["NAME"] = f"{test.get('NAME') or 'test_' + default['NAME']}_{os.getpid()}"
+    prepare_application_role()
+    use_role(OWNER)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """The test database exists and is migrated: the tests run as the application role, which
+    owns no table, so row level security binds every query they make. The owner drops it."""
+    use_role(APPLICATION)
+    yield
+    use_role(OWNER)
 
 
 @pytest.fixture

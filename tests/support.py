@@ -23,9 +23,12 @@ class ScratchDatabase:
     """A throwaway database on the same server as the test database, dropped afterwards."""
 
     def __init__(self, server_settings: dict):
-        self.server_settings = server_settings
+        # Created, migrated and inspected by the owner, whatever role the suite runs as.
+        from tests.database_roles import owner_server_settings
+
+        self.server_settings = owner_server_settings(server_settings)
         self.name = f"ro_scratch_{uuid.uuid4().hex[:12]}"
-        self.url = settings_to_uri(server_settings, name=self.name)
+        self.url = settings_to_uri(self.server_settings, name=self.name)
         with self._maintenance() as connection:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
 

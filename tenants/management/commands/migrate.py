@@ -12,11 +12,13 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
 from routing.legacy import inspect_legacy_schema
+from tenants.management.base import runs_as_owner
 from tenants.operations import AddOrganizationColumn, column_exists
 
 LEGACY_MIGRATION = ("routing", "0001_legacy_schema")
 
 
+@runs_as_owner  # migrations are the owner's: the application role owns no table
 class Command(DjangoMigrateCommand):
     help = (
         "Adopt a legacy RouteOptimizer database (or create the schema on an empty one) and "

@@ -1,0 +1,151 @@
+"""The current organization on every database transaction, for PostgreSQL's row level security.
+
+An execute wrapper on every connection (installed on `connection_created`) makes sure that the
+transaction a query runs in carries the ContextVar's organization in
+`app.current_organization_id` ('' when there is none: the policies then match no row) and, for
+queries of the `unscoped` escape hatch only, `app.unscoped = on`. Both are set with
+`set_config(..., true)`: local to the transaction. Nothing is ever set for the session, so a
+pooled connection (or a pgbouncer in transaction mode) never carries an organization into the
+next request.
+
+What it costs, per query: at most one extra round trip, and usually none.
+- Inside a transaction (ATOMIC_REQUESTS, atomic blocks), the setting is sent once per
+  transaction, and again only when the organization changes or a savepoint it was sent in is
+  rolled back. When it must be sent it travels in the same message as the query
+  (`SELECT set_config(...); <query>`), which psycopg's client-side binding (Django's default)
+  allows: no extra round trip.
+- In autocommit with an organization, the query becomes its own short transaction, again one
+  message: `BEGIN; SELECT set_config(...); <query>; COMMIT`.
+- In autocommit without an organization nothing is added: the session never holds one.
+- Where one message is impossible (executemany, server-side cursors, psycopg.sql objects,
+  server-side binding) the setting is a statement of its own: one extra round trip, and in
+  autocommit a second one for the COMMIT.
+Connections of maintenance commands that run as the owner (tenants.roles) are left alone, and
+so is `SET TRANSACTION ...`, which must come first in its transaction (the setting follows it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
+
+from tenants.context import current_organization_or_none
+from tenants.managers import unscoped_access_active
+
+ORGANIZATION_SETTING = "app.current_organization_id"
+UNSCOPED_SETTING = "app.unscoped"
+
+
+def _settings_statement(organization_id: str, unscoped: bool) -> pgsql.Composed:
+    return pgsql.SQL("SELECT set_config({}, {}, true), set_config({}, {}, true)").format(
+        pgsql.Literal(ORGANIZATION_SETTING),
+        pgsql.Literal(organization_id),
+        pgsql.Literal(UNSCOPED_SETTING),
+        pgsql.Literal("on" if unscoped else ""),
+    )
+
+
+def _sets_transaction_characteristics(sql) -> bool:
+    """SET TRANSACTION ... must be a transaction's first statement: the setting follows it."""
+    return isinstance(sql, str) and sql.lstrip()[:15].upper() == "SET TRANSACTION"
+
+
+class OrganizationOnTransaction:
+    """The execute wrapper; one instance serves every connection."""
+
+    def __call__(self, execute, sql, params, many, context):
+        connection = context["connection"]
+        if connection.settings_dict.get("ROLE") == "owner" or _sets_transaction_characteristics(
+            sql
+        ):
+            return execute(sql, params, many, context)
+        organization = current_organization_or_none()
+        wanted = ("" if organization is None else str(organization.pk), unscoped_access_active())
+        raw = connection.connection
+
+        if connection.autocommit:
+            if wanted == ("", False):
+                return execute(sql, params, many, context)
+            return self._in_own_transaction(execute, sql, params, many, context, wanted)
+
+        if connection.needs_rollback or raw.info.transaction_status == TransactionStatus.INERROR:
+            return execute(sql, params, many, context)  # it fails the way Django says it does
+        if self._carried(connection, raw, wanted):
+            return execute(sql, params, many, context)
+        result = self._with_settings_first(execute, sql, params, many, context, wanted)
+        connection._organization_on_transaction = (raw, tuple(connection.savepoint_ids), wanted)
+        return result
+
+    @staticmethod
+    def _carried(connection, raw, wanted) -> bool:
+        """Whether the open transaction already carries `wanted`.
+
+        It does when it was sent on this very connection, the transaction is still open (a
+        commit or rollback leaves psycopg IDLE, and the next query starts a new one), and every
+        savepoint that was open when it was sent still is (rolling back to one undoes it).
+        """
+        state = getattr(connection, "_organization_on_transaction", None)
+        if state is None or raw.info.transaction_status != TransactionStatus.INTRANS:
+            return False
+        sent_on, savepoints, value = state
+        return (
+            sent_on is raw
+            and value == wanted
+            and tuple(connection.savepoint_ids[: len(savepoints)]) == savepoints
+        )
+
+    @staticmethod
+    def _one_message(context, sql, many) -> bool:
+        cursor = getattr(context["cursor"], "cursor", None)
+        return not many and isinstance(sql, str) and isinstance(cursor, psycopg.ClientCursor)
+
+    def _with_settings_first(self, execute, sql, params, many, context, wanted):
+        connection = context["connection"]
+        statement = _settings_statement(*wanted).as_string(connection.connection)
+        if self._one_message(context, sql, many):
+            result = execute(f"{statement}; {sql}", params, many, context)
+            context["cursor"].cursor.nextset()  # on to the query's own result
+            return result
+        with connection.wrap_database_errors:
+            connection.connection.execute(statement)
+        return execute(sql, params, many, context)
+
+    def _in_own_transaction(self, execute, sql, params, many, context, wanted):
+        connection = context["connection"]
+        raw = connection.connection
+        statement = _settings_statement(*wanted).as_string(raw)
+        try:
+            if self._one_message(context, sql, many):
+                result = execute(f"BEGIN; {statement}; {sql}; COMMIT", params, many, context)
+                cursor = context["cursor"].cursor
+                cursor.nextset()
+                cursor.nextset()
+                return result
+            with connection.wrap_database_errors:
+                raw.execute(f"BEGIN; {statement}")
+            result = execute(sql, params, many, context)
+            with connection.wrap_database_errors:
+                raw.execute("COMMIT")
+            return result
+        finally:
+            # After a failure the transaction is still open (aborted): end it, so the
+            # connection is back in autocommit for the next query.
+            if raw.info.transaction_status in (
+                TransactionStatus.INTRANS,
+                TransactionStatus.INERROR,
+            ):
+                # A broken connection cannot roll back; Django notices on the next query.
+                with contextlib.suppress(psycopg.Error):
+                    raw.execute("ROLLBACK")
+
+
+organization_on_transaction = OrganizationOnTransaction()
+
+
+def install(sender=None, connection=None, **kwargs) -> None:
+    """`connection_created` receiver: put the wrapper on the connection (once)."""
+    if organization_on_transaction not in connection.execute_wrappers:
+        connection.execute_wrappers.append(organization_on_transaction)
