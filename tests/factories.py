@@ -8,6 +8,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
+from accounts.models import User
 from billing.models import (
     BillingFrequency,
     CustomerServiceAgreement,
@@ -20,9 +21,9 @@ from billing.models import (
     UsageRecord,
 )
 from geocoding.models import GeocodingCacheEntry
-from routing.models import Customer
+from routing.models import Customer, Driver, Route, RouteStop
 from tenants.context import current_organization_or_none, organization_context
-from tenants.models import Organization, PlanTier
+from tenants.models import Organization, OrganizationUser, PlanTier, Role
 
 
 def _current_or_new_organization():
@@ -149,3 +150,58 @@ class GeocodingCacheEntryFactory(factory.django.DjangoModelFactory):
     latitude = 34.05
     longitude = -118.25
     provider = "openstreetmap"
+
+
+# --- routing, users and memberships (the isolation suites) -------------------------------------
+
+
+class DriverFactory(OrganizationOwnedFactory):
+    class Meta:
+        model = Driver
+
+    organization = factory.LazyFunction(_current_or_new_organization)
+    name = factory.Sequence(lambda n: f"Driver {n}")
+    start_location_address = "1 Depot Rd, Springfield"
+    end_location_address = "1 Depot Rd, Springfield"
+    working_hours_start = datetime.time(7, 0)
+    working_hours_end = datetime.time(16, 0)
+    max_customers_per_day = 20
+
+
+class RouteFactory(OrganizationOwnedFactory):
+    class Meta:
+        model = Route
+
+    organization = factory.LazyFunction(_current_or_new_organization)
+    driver = factory.SubFactory(DriverFactory, organization=factory.SelfAttribute("..organization"))
+    service_day = "monday"
+
+
+class RouteStopFactory(OrganizationOwnedFactory):
+    class Meta:
+        model = RouteStop
+
+    organization = factory.LazyFunction(_current_or_new_organization)
+    route = factory.SubFactory(RouteFactory, organization=factory.SelfAttribute("..organization"))
+    customer = factory.SubFactory(
+        CustomerFactory, organization=factory.SelfAttribute("..organization")
+    )
+    sequence = factory.Sequence(lambda n: n + 1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrganizationUser
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.OWNER
+    is_primary_org = True

@@ -1,0 +1,103 @@
+"""The organization on the connection, across real transaction boundaries: committed data,
+autocommit queries, and a connection reused by the next request (as a pooled one is)."""
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from psycopg.pq import TransactionStatus
+
+from routing.models import Customer
+from tenants.context import organization_context
+from tests.factories import CustomerFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def two_organizations():
+    acme, blue = OrganizationFactory(slug="acme"), OrganizationFactory(slug="blue")
+    for _ in range(3):
+        CustomerFactory(organization=acme)
+    CustomerFactory(organization=blue)
+    return acme, blue
+
+
+def customers_seen() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM customers")
+        return cursor.fetchone()[0]
+
+
+def bare(query: str):
+    """Run `query` on the same PostgreSQL session, around Django and its wrapper: what the
+    session itself holds, as the next user of a pooled connection would find it."""
+    return connection.connection.execute(query).fetchone()[0]
+
+
+def test_autocommit_queries_run_in_a_short_transaction_of_their_own(two_organizations):
+    acme, blue = two_organizations
+    assert connection.get_autocommit()
+
+    with organization_context(acme):
+        assert customers_seen() == 3
+        assert Customer.objects.count() == 3
+        assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    with organization_context(blue):
+        assert customers_seen() == 1
+    assert customers_seen() == 0
+
+
+def test_nothing_is_left_on_the_session_for_the_next_user(two_organizations):
+    acme, _ = two_organizations
+    with transaction.atomic(), organization_context(acme):  # a request, ATOMIC_REQUESTS
+        assert customers_seen() == 3
+    with organization_context(acme):  # an autocommit query
+        assert customers_seen() == 3
+
+    assert bare("SELECT coalesce(current_setting('app.current_organization_id', true), '')") == ""
+    assert bare("SELECT coalesce(current_setting('app.unscoped', true), '')") == ""
+    assert bare("SELECT count(*) FROM customers") == 0
+
+
+def test_a_failed_autocommit_query_leaves_the_connection_usable(two_organizations):
+    acme, _ = two_organizations
+    with organization_context(acme):
+        with pytest.raises(IntegrityError):
+            Customer.objects.create(
+                display_name="x",
+                address="1 Elm St",
+                service_type="residential",
+                difficulty=1,
+                service_day="friday",
+                assigned_driver_id="00000000-0000-4000-8000-000000000000",
+            )
+        assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+        assert customers_seen() == 3
+
+
+def test_committed_writes_land_in_the_current_organization(two_organizations):
+    acme, _ = two_organizations
+    with organization_context(acme):
+        created = Customer.objects.create(
+            display_name="Committed",
+            address="1 Elm St",
+            service_type="residential",
+            difficulty=1,
+            service_day="friday",
+        )
+    assert Customer.unscoped.get(pk=created.pk).organization_id == acme.pk
+
+
+def test_iterating_with_a_server_side_cursor_stays_in_the_organization(two_organizations):
+    acme, blue = two_organizations
+    with organization_context(blue):
+        assert [c.organization_id for c in Customer.objects.iterator(chunk_size=1)] == [blue.pk]
+    with transaction.atomic(), organization_context(acme):
+        assert len(list(Customer.objects.iterator(chunk_size=2))) == 3
+
+
+def test_set_transaction_still_opens_its_transaction(two_organizations):
+    acme, _ = two_organizations
+    with transaction.atomic(), organization_context(acme):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        assert customers_seen() == 3
