@@ -211,11 +211,10 @@ class OrganizationScopedAdmin(_OrganizationScoped, admin.ModelAdmin):
         if object_id is not None:
             return self.get_object(request, unquote(object_id)).organization
         if request.method == "POST" and request.POST.get("organization"):
-            chosen = scope_to_admin_organizations(
-                Organization.objects.all(), request, lookup="pk"
-            ).filter(pk=request.POST["organization"])
+            allowed = scope_to_admin_organizations(Organization.objects.all(), request, lookup="pk")
             try:
-                return chosen.first()  # not allowed: the form's choice validation says so
+                # None when not allowed or not an id: the form's choice validation says so.
+                return allowed.filter(pk=request.POST["organization"]).first()
             except (ValueError, forms.ValidationError):
                 return None
         ids = admin_organization_ids(request)

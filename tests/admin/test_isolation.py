@@ -212,3 +212,12 @@ def test_staff_cannot_grant_themselves_privileges(client, acme, acme_staff):
     form = response.context["adminform"].form
     for name in ("is_superuser", "is_staff", "user_permissions", "groups"):
         assert name not in form.fields
+
+
+def test_a_malformed_organization_in_an_add_form_is_a_form_error(client, acme, acme_staff):
+    client.force_login(acme_staff)
+
+    response = client.post(url(Customer, "add"), {"organization": "not-an-id"})
+
+    assert response.status_code == 200
+    assert "organization" in response.context["adminform"].form.errors
