@@ -119,27 +119,29 @@ class OrganizationOnTransaction:
         statement = _settings_statement(*wanted).as_string(raw)
         try:
             if self._one_message(context, sql, many):
-                result = execute(f"BEGIN; {statement}; {sql}; COMMIT", params, many, context)
+                # COMMIT on a line of its own: a trailing `-- comment` in `sql` cannot swallow it.
+                result = execute(f"BEGIN; {statement}; {sql}\n; COMMIT", params, many, context)
                 cursor = context["cursor"].cursor
                 cursor.nextset()
                 cursor.nextset()
-                return result
-            with connection.wrap_database_errors:
-                raw.execute(f"BEGIN; {statement}")
-            result = execute(sql, params, many, context)
-            with connection.wrap_database_errors:
-                raw.execute("COMMIT")
-            return result
-        finally:
-            # After a failure the transaction is still open (aborted): end it, so the
-            # connection is back in autocommit for the next query.
+            else:
+                with connection.wrap_database_errors:
+                    raw.execute(f"BEGIN; {statement}")
+                result = execute(sql, params, many, context)
+        except BaseException:
+            # The transaction is still open (aborted): end it, so the connection is back in
+            # autocommit for the next query. A broken connection cannot; Django notices.
             if raw.info.transaction_status in (
                 TransactionStatus.INTRANS,
                 TransactionStatus.INERROR,
             ):
-                # A broken connection cannot roll back; Django notices on the next query.
                 with contextlib.suppress(psycopg.Error):
                     raw.execute("ROLLBACK")
+            raise
+        if raw.info.transaction_status == TransactionStatus.INTRANS:
+            with connection.wrap_database_errors:
+                raw.execute("COMMIT")
+        return result
 
 
 organization_on_transaction = OrganizationOnTransaction()

@@ -101,3 +101,15 @@ def test_set_transaction_still_opens_its_transaction(two_organizations):
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         assert customers_seen() == 3
+
+
+def test_an_autocommit_write_with_a_trailing_comment_is_committed(two_organizations):
+    acme, _ = two_organizations
+    customer = Customer.unscoped.filter(organization=acme).first()
+    with organization_context(acme), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE customers SET notes = 'kept' WHERE id = %s -- a comment at the end",
+            [customer.pk],
+        )
+        assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert Customer.unscoped.get(pk=customer.pk).notes == "kept"
