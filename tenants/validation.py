@@ -19,7 +19,12 @@ from psycopg import errors, sql
 from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_TABLES
 from tenants.dbinfo import host_and_port, tables_hidden_by_row_level_security
 from tenants.models import DEFAULT_ORGANIZATION_SLUG
-from tenants.snapshot import checksum_expression, digest_expression, rows_table
+from tenants.snapshot import (
+    checksum_expression,
+    digest_expression,
+    pin_digest_settings,
+    rows_table,
+)
 
 PASS, FAIL = "PASS", "FAIL"
 MAX_NAMED_IDS = 20
@@ -149,6 +154,7 @@ def validate_tenancy(*, using: str = "default") -> ValidationReport:
             cursor.execute("SET LOCAL lock_timeout = '10s'")
             # Hash joins over millions of ids stay in memory instead of spilling in batches.
             cursor.execute("SET LOCAL work_mem = '256MB'")
+            pin_digest_settings(cursor)
             report.database["server_version"] = _server_version(cursor)
             _require_migrated(connection, cursor)
             _require_every_row_visible(cursor)
