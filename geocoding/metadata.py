@@ -17,33 +17,14 @@ from psycopg import sql
 from tenants.operations import (
     CreateIndexConcurrently,
     DatabaseOnlyOperation,
+    column_exists,
+    constraint_validated,
     run_ddl_with_short_lock,
 )
 
 # The plan's backfill: rows with coordinates were geocoded by OpenStreetMap when created.
 BACKFILL_PROVIDER = "openstreetmap"
 COLUMNS = ("geocoding_provider", "geocoded_by", "geocoded_at")
-
-
-def _constraint_validated(connection, table: str, name: str) -> bool | None:
-    """Whether the named constraint on `table` is validated; None when it does not exist."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT convalidated FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
-            [table, name],
-        )
-        row = cursor.fetchone()
-    return None if row is None else row[0]
-
-
-def _column_exists(connection, table: str, column: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s "
-            "AND attnum > 0 AND NOT attisdropped",
-            [table, column],
-        )
-        return cursor.fetchone() is not None
 
 
 class AddGeocodingColumns(DatabaseOnlyOperation):
@@ -89,7 +70,7 @@ class AddGeocodedByForeignKey(DatabaseOnlyOperation):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         connection = schema_editor.connection
         table, name = sql.Identifier(self.table), sql.Identifier(self.name)
-        validated = _constraint_validated(connection, self.table, self.name)
+        validated = constraint_validated(connection, self.table, self.name)
         if validated is None:
             run_ddl_with_short_lock(
                 connection,
@@ -104,7 +85,7 @@ class AddGeocodedByForeignKey(DatabaseOnlyOperation):
                 cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if _column_exists(schema_editor.connection, self.table, "geocoded_by"):
+        if column_exists(schema_editor.connection, self.table, "geocoded_by"):
             run_ddl_with_short_lock(
                 schema_editor.connection,
                 sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
@@ -122,40 +103,48 @@ def backfill_geocoding_metadata(
     *,
     latitude: str,
     longitude: str,
-    batch_size: int = 5000,
+    pages_per_batch: int = 1000,
     progress: Callable[[str], None] | None = None,
 ) -> int:
     """Rows with coordinates and no metadata yet: provider openstreetmap, geocoded_at = created_at.
 
-    Keyset batches by id of `batch_size` rows, each in its own short transaction (row locks on
-    that batch only); only rows whose metadata is still NULL are touched, so a re-run (or a run
-    after the new application has recorded metadata) changes nothing it should not.
+    Batches are ranges of the table's physical pages (TID range scans, PostgreSQL 14+), each
+    in its own short transaction: a batch reads and rewrites adjacent pages instead of rows
+    scattered over the whole table by random UUID keys, which at 1,000,000 customers is the
+    difference between seconds and minutes. A plain UPDATE takes FOR NO KEY UPDATE row locks,
+    which do not block the old application's foreign-key checks (FOR KEY SHARE) the way
+    SELECT ... FOR UPDATE would. Updated rows' new versions may land on pages past the first
+    count; the loop follows the table's end until it stops moving, and skips them (their
+    metadata is set). Only rows whose metadata is still NULL are touched, so a re-run (or a
+    run after the new application has recorded metadata) changes nothing it should not.
     """
     update_batch = sql.SQL(
-        "WITH batch AS ("
-        "  SELECT id FROM {table} WHERE id > %s AND {lat} IS NOT NULL AND {lon} IS NOT NULL"
-        "  AND geocoding_provider IS NULL AND geocoded_at IS NULL"
-        "  ORDER BY id LIMIT {limit} FOR UPDATE"
-        ") "
-        "UPDATE {table} t SET geocoding_provider = %s, geocoded_at = t.created_at "
-        "FROM batch WHERE t.id = batch.id RETURNING t.id"
+        "UPDATE {table} SET geocoding_provider = %s, geocoded_at = created_at "
+        "WHERE ctid >= %s::tid AND ctid < %s::tid AND {lat} IS NOT NULL AND {lon} IS NOT NULL "
+        "AND geocoding_provider IS NULL AND geocoded_at IS NULL"
     ).format(
-        table=sql.Identifier(table),
-        lat=sql.Identifier(latitude),
-        lon=sql.Identifier(longitude),
-        limit=sql.Literal(batch_size),
+        table=sql.Identifier(table), lat=sql.Identifier(latitude), lon=sql.Identifier(longitude)
     )
-    updated, last_id = 0, "00000000-0000-0000-0000-000000000000"
-    while True:
+    updated, first_page = 0, 0
+    while first_page < _page_count(connection, table):
+        last_page = first_page + pages_per_batch
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(update_batch, [last_id, BACKFILL_PROVIDER])
-            ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return updated
-        updated += len(ids)
-        last_id = str(max(ids))
-        if progress:
+            cursor.execute(
+                update_batch, [BACKFILL_PROVIDER, f"({first_page},0)", f"({last_page},0)"]
+            )
+            updated += cursor.rowcount
+        first_page = last_page
+        if progress and updated:
             progress(f"  {table}: geocoding metadata backfilled for {updated} rows")
+    return updated
+
+
+def _page_count(connection, table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int", [table]
+        )
+        return cursor.fetchone()[0]
 
 
 def geocoding_metadata_operations(

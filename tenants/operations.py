@@ -82,14 +82,15 @@ def column_exists(connection, table: str, column: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def _constraint(connection, table: str, name: str) -> tuple[bool] | None:
-    """(convalidated,) for the named constraint on `table`, or None when it does not exist."""
+def constraint_validated(connection, table: str, name: str) -> bool | None:
+    """Whether the named constraint on `table` is validated; None when it does not exist."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT convalidated FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
             [table, name],
         )
-        return cursor.fetchone()
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 class DatabaseOnlyOperation(Operation):
@@ -154,7 +155,7 @@ def backfill_organization(connection, table: str, *, batch_size: int = 5000, pro
     )
     update_batch = sql.SQL(
         "WITH batch AS (SELECT id FROM {table} WHERE organization_id IS NULL AND id > %s "
-        "ORDER BY id LIMIT {limit} FOR UPDATE) "
+        "ORDER BY id LIMIT {limit} FOR NO KEY UPDATE) "
         "UPDATE {table} t SET organization_id = %s FROM batch WHERE t.id = batch.id RETURNING t.id"
     ).format(table=table_sql, limit=sql.Literal(batch_size))
     updated = 0
@@ -201,15 +202,15 @@ class SetOrganizationNotNull(DatabaseOnlyOperation):
         connection = schema_editor.connection
         table = sql.Identifier(self.table)
         check = sql.Identifier(self.check_name)
-        existing = _constraint(connection, self.table, self.check_name)
-        if existing is None:
+        validated = constraint_validated(connection, self.table, self.check_name)
+        if validated is None:
             run_ddl_with_short_lock(
                 connection,
                 sql.SQL(
                     "ALTER TABLE {} ADD CONSTRAINT {} CHECK (organization_id IS NOT NULL) NOT VALID"
                 ).format(table, check),
             )
-        if not (existing and existing[0]):
+        if not validated:
             with connection.cursor() as cursor:
                 cursor.execute(
                     sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, check)
@@ -250,8 +251,8 @@ class AddOrganizationForeignKey(DatabaseOnlyOperation):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         connection = schema_editor.connection
         table, name = sql.Identifier(self.table), sql.Identifier(self.name)
-        existing = _constraint(connection, self.table, self.name)
-        if existing is None:
+        validated = constraint_validated(connection, self.table, self.name)
+        if validated is None:
             run_ddl_with_short_lock(
                 connection,
                 sql.SQL(
@@ -259,7 +260,7 @@ class AddOrganizationForeignKey(DatabaseOnlyOperation):
                     "REFERENCES organizations (id) NOT VALID"
                 ).format(table, name),
             )
-        if not (existing and existing[0]):
+        if not validated:
             with connection.cursor() as cursor:
                 cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
 

@@ -11,9 +11,11 @@ one transaction, holding ACCESS EXCLUSIVE on customers while the table is rewrit
    on customers and users, milliseconds), validated under SHARE UPDATE EXCLUSIVE (a scan while
    reads and writes go on).
 3. Backfill as the plan says: customers with latitude and longitude get provider
-   'openstreetmap' and geocoded_at = created_at. Keyset batches of 5,000 by id, each its own
-   transaction (ROW EXCLUSIVE, row locks on the batch only), progress printed; only rows whose
-   metadata is still NULL, so a re-run is harmless.
+   'openstreetmap' and geocoded_at = created_at. Batches of 1,000 physical pages (TID range
+   scans), each its own transaction (ROW EXCLUSIVE, FOR NO KEY UPDATE row locks on the batch
+   only, which do not block the old application's foreign-key checks), progress printed; only
+   rows whose metadata is still NULL, so a re-run is harmless. Time grows with the table, but
+   nothing waits on it for longer than one batch.
 4. idx_customers_geocoding_provider, and a partial idx_customers_geocoded_by (for ON DELETE SET
    NULL), built CONCURRENTLY: SHARE UPDATE EXCLUSIVE, reads and writes go on.
 

@@ -4,7 +4,7 @@ As M015 (routing.0007) for drivers: catalog-only column adds (ACCESS EXCLUSIVE f
 milliseconds, short lock_timeout, retried); fk_drivers_geocoded_by -> users ON DELETE SET NULL
 added NOT VALID then validated under SHARE UPDATE EXCLUSIVE; the plan's backfill for drivers
 whose start location has coordinates (start_latitude, start_longitude): provider
-'openstreetmap', geocoded_at = created_at, in keyset batches of 5,000 by id, each its own
+'openstreetmap', geocoded_at = created_at, in batches of 1,000 physical pages, each its own
 transaction, only rows still NULL; idx_drivers_geocoding_provider and a partial
 idx_drivers_geocoded_by built CONCURRENTLY.
 
