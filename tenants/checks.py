@@ -29,20 +29,19 @@ def check_application_role(app_configs=None, databases=None, **kwargs):
         return []  # an unreachable database is reported by the command itself, in one line
     reasons = []
     if app["USER"] == owner["USER"]:
-        reasons.append("it is also the owner role (MIGRATION_DATABASE_URL is unset or the same)")
+        reasons.append("the owner role too (MIGRATION_DATABASE_URL is unset or the same)")
     if row is not None and row[0]:
-        reasons.append("it is a superuser")
+        reasons.append("a superuser")
     elif row is not None and row[1]:
-        reasons.append("it has BYPASSRLS")
+        reasons.append("a role with BYPASSRLS")
     if row is not None and row[2] and app["USER"] != owner["USER"]:
-        reasons.append("it owns tables")
+        reasons.append("the owner of tables")
     if not reasons:
         return []
     return [
         checks.Warning(
-            f"the application connects as {app['USER']!r}, and {'; '.join(reasons)}: row "
-            f"level security does not bind it, so only the ORM's scoping separates "
-            f"organizations.",
+            f"the application connects as {app['USER']!r}, {' and '.join(reasons)}: row level "
+            f"security does not bind it, so only the ORM's scoping separates organizations.",
             hint="Set DATABASE_URL to a role that owns no table and has neither SUPERUSER nor "
             "BYPASSRLS, and MIGRATION_DATABASE_URL to the owner of the tables.",
             id="tenants.W001",

@@ -48,7 +48,7 @@ def test_warns_when_the_application_connects_as_the_owner():
     with override_settings(DATABASE_ROLES={APPLICATION: app, OWNER: app}):
         (warning,) = check_application_role(databases=["default"])
     assert warning.id == "tenants.W001"
-    assert "it is also the owner role" in warning.msg
+    assert "the owner role too" in warning.msg
 
 
 @pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_warns_when_the_application_connects_as_a_superuser():
     roles[OWNER] = {**roles[OWNER], "USER": "someone_else"}
     with override_settings(DATABASE_ROLES=roles):
         (warning,) = check_application_role(databases=["default"])
-    assert "it is a superuser" in warning.msg
+    assert "'postgres', a superuser and the owner of tables: row level security" in warning.msg
 
 
 def test_the_role_check_runs_only_with_database_checks():
