@@ -4,8 +4,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from tenants.backup import BackupError, backup_database
+from tenants.management.base import runs_as_owner
 
 
+# The owner role: pg_dump must read every table, every organization's rows.
+@runs_as_owner
 class Command(BaseCommand):
     help = (
         "Dump the database with pg_dump (custom format, timestamped name, default directory "

@@ -2,11 +2,14 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.management.base import runs_as_owner
 from tenants.preflight import FIX, OK, WARN, CannotPreflight, run_preflight
 
 EXIT_MUST_FIX, EXIT_CANNOT_RUN = 1, 2
 
 
+# The owner role: it sees every session and the server's settings, as migrate will run.
+@runs_as_owner
 class Command(BaseCommand):
     help = (
         "Check, without changing anything, what `migrate` would meet: connection, database "

@@ -4,11 +4,14 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.management.base import runs_as_owner
 from tenants.validation import CannotValidate, describe_database, validate_tenancy
 
 EXIT_FAILED, EXIT_CANNOT_RUN = 1, 2
 
 
+# The owner role (MIGRATION_DATABASE_URL), with app.unscoped: it must see every organization.
+@runs_as_owner
 class Command(BaseCommand):
     help = (
         "Check the migrated database against the pre-migration snapshot and the tenancy "
