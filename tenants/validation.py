@@ -67,10 +67,6 @@ RELATIONS = (
     Relation("payment_methods", "customer_id", "customers"),
 )
 
-# The migration that brings row level security; until the graph has one, enforcement is not
-# part of the schema being validated.
-ROW_LEVEL_SECURITY_MIGRATION_MARKER = "row_level_security"
-
 
 class CannotValidate(Exception):
     """validate_tenancy cannot run at all; the message is one line naming the problem and fix."""
@@ -158,7 +154,7 @@ def validate_tenancy(*, using: str = "default") -> ValidationReport:
             report.database["server_version"] = _server_version(cursor)
             _require_migrated(connection, cursor)
             _require_every_row_visible(cursor)
-            validator = _Validator(cursor, has_rls_migration=_has_rls_migration(connection))
+            validator = _Validator(cursor)
             for check in validator.checks():
                 report.checks.append(_timed(check))
     except DatabaseError as error:
@@ -243,13 +239,6 @@ def _require_every_row_visible(cursor) -> None:
         )
 
 
-def _has_rls_migration(connection) -> bool:
-    from django.db.migrations.loader import MigrationLoader
-
-    graph = MigrationLoader(connection, ignore_no_migrations=True).graph
-    return any(ROW_LEVEL_SECURITY_MIGRATION_MARKER in name for _app, name in graph.nodes)
-
-
 @dataclass
 class TableFigures:
     """One pass over a tenant table: its rows, and those without an existing organization."""
@@ -282,9 +271,8 @@ class _Validator:
     paid by the first of them: its time is in content_fidelity's figures, per table.
     """
 
-    def __init__(self, cursor, *, has_rls_migration: bool):
+    def __init__(self, cursor):
         self.cursor = cursor
-        self.has_rls_migration = has_rls_migration
         self.columns = self._table_columns()
         self.tenant_tables = [
             table for table in TENANT_TABLES if "organization_id" in self.columns.get(table, ())
@@ -785,13 +773,6 @@ class _Validator:
         )
 
     def check_enforcement(self) -> Check:
-        if not self.has_rls_migration:
-            return Check(
-                "enforcement",
-                PASS,
-                {"row_level_security": "not in schema"},
-                "row level security: not part of this schema version",
-            )
         self.cursor.execute(
             """
             SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
@@ -812,12 +793,16 @@ class _Validator:
         if problems:
             return Check("enforcement", FAIL, figures, "; ".join(problems))
         forced = sum(1 for value in figures.values() if value["forced"])
+        force = (
+            "forced on all, owner included"
+            if forced == len(figures)
+            else f"forced on {forced}; contract_tenancy forces it once the old application is gone"
+        )
         return Check(
             "enforcement",
             PASS,
             figures,
-            f"row level security enabled with policies on {len(figures)} tenant tables "
-            f"({forced} forced)",
+            f"row level security enabled with policies on {len(figures)} tenant tables ({force})",
         )
 
 

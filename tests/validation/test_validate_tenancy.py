@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 
 import pytest
 
@@ -193,6 +194,26 @@ def test_an_unvalidated_foreign_key_fails_schema(migrated_db):
     assert "fk_routes_organization NOT VALID" in line(result, "schema")
 
 
+def test_row_level_security_switched_off_fails_enforcement(migrated_db):
+    migrated_db.script("ALTER TABLE route_stops DISABLE ROW LEVEL SECURITY")
+
+    result = validate(migrated_db)
+
+    assert_fails_only(result, "enforcement")
+    assert "route_stops: row level security not enabled" in line(result, "enforcement")
+
+
+def test_after_contract_row_level_security_is_forced_and_validation_still_sees_every_row(
+    migrated_db,
+):
+    migrated_db.manage("contract_tenancy")
+
+    result = validate(migrated_db)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(forced on all, owner included)" in line(result, "enforcement")
+
+
 def one_line_error(result, returncode: int = 2) -> str:
     assert result.returncode == returncode, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
@@ -232,6 +253,34 @@ def test_an_unreachable_database_exits_2_with_one_line():
     error = one_line_error(result)
     assert "cannot connect to PostgreSQL database 'nowhere'" in error
     assert "DATABASE_URL" in error
+
+
+def test_a_role_that_row_level_security_binds_cannot_validate(migrated_db):
+    # validate_tenancy runs as the owner role, whose sessions carry app.unscoped = on, which the
+    # unscoped_access policies honour. A role that row level security binds without such a
+    # policy sees one organization at most: counting through it would report every other row
+    # missing, so validation refuses to run.
+    role = f"ro_validation_reader_{uuid.uuid4().hex[:8]}"
+    with migrated_db._maintenance() as server:
+        server.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
+    try:
+        migrated_db.script(
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+            f"GRANT USAGE ON SCHEMA public TO {role};"
+            "DROP POLICY unscoped_access ON customers"
+        )
+        url = migrated_db.url.replace(migrated_db.server_settings["USER"] + "@", f"{role}@", 1)
+        assert role in url
+
+        error = one_line_error(run_manage("validate_tenancy", database_url=url, check=False))
+
+        assert "row level security hides rows of public.customers" in error
+        assert f"from role '{role}'" in error
+        assert "MIGRATION_DATABASE_URL" in error
+    finally:
+        migrated_db.script(f"DROP OWNED BY {role}")
+        with migrated_db._maintenance() as server:
+            server.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_json_report_shape(migrated_db):
