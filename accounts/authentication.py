@@ -4,8 +4,10 @@ A token names one user and one organization. Authentication hashes the presented
 it, checks it is neither revoked nor expired and that the user is still an active member of the
 organization, then binds the request to that organization and role (`request.organization`,
 `request.organization_role`); tenants.api makes it the current organization for the request.
-A request that also names an organization (`X-Organization: <slug>`) must name the token's own,
-or it gets 404 as if that organization did not exist.
+Which organization a request is for is decided in one place for sessions and tokens alike,
+tenants.services.resolve_request_organization (subdomain, `X-Organization` header, membership
+checked every time), with the token's organization as the default. A request that names
+another organization than the token's gets 404, as if that organization did not exist.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from accounts.selectors import api_token_for_key
 from accounts.services import api_token_record_use
-from tenants.permissions import organization_role
+from tenants.models import Role
+from tenants.services import (
+    ORGANIZATION_HEADER,
+    OrganizationNotFound,
+    resolve_request_organization,
+    subdomain_slug,
+)
 
 NEW_TOKEN_HINT = "get a new one with POST /api/v1/auth/token"
-ORGANIZATION_HEADER = "HTTP_X_ORGANIZATION"
 
 
 class BearerTokenAuthentication(BaseAuthentication):
@@ -47,24 +54,28 @@ class BearerTokenAuthentication(BaseAuthentication):
                 f"invalid, expired or revoked token; {NEW_TOKEN_HINT}"
             )
         user, organization = api_token.user, api_token.organization
-        role = organization_role(user, organization)
-        if role is None:
-            raise exceptions.AuthenticationFailed(
-                f"this token's user is no longer an active member of organization "
-                f"'{organization.slug}'; ask an owner to re-invite you, then {NEW_TOKEN_HINT}"
-            )
-
-        requested = request.META.get(ORGANIZATION_HEADER, "").strip()
-        if requested and requested != organization.slug:
+        named = subdomain_slug(request.get_host()) or request.META.get(ORGANIZATION_HEADER, "")
+        named = named.strip()
+        try:
+            resolved, membership = resolve_request_organization(request, user, default=organization)
+        except OrganizationNotFound:
+            if named.lower() in ("", organization.slug.lower()):  # the membership is gone
+                raise exceptions.AuthenticationFailed(
+                    f"this token's user is no longer an active member of organization "
+                    f"'{organization.slug}'; ask an owner to re-invite you, then {NEW_TOKEN_HINT}"
+                ) from None
+            resolved = None
+        if resolved is None or resolved.pk != organization.pk:
             # Exactly the answer an unknown organization gets: the token's holder learns
             # nothing about organizations it does not belong to.
             raise exceptions.NotFound(
-                f"unknown organization '{requested}': this token is for '{organization.slug}'; "
-                f"drop the X-Organization header or use a token for that organization"
+                f"unknown organization '{named}': this token is for '{organization.slug}'; "
+                f"drop the X-Organization header (or subdomain) or use a token for that "
+                f"organization"
             )
 
         request.organization = organization
-        request.organization_role = role
+        request.organization_role = Role(membership.role)
         api_token_record_use(api_token=api_token)
         return user, api_token
 

@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
-from tenants.models import Organization, OrganizationUser, Role
+from tenants.models import Role
 
 
 class Action(StrEnum):
@@ -94,18 +94,6 @@ def limit_to_own_rows(
     if not user.email:
         return queryset.none()
     return queryset.filter(Q(**{lookup: user.email}))
-
-
-def organization_role(user, organization: Organization) -> Role | None:
-    """The user's role in the organization, None when not a member (or not an active user)."""
-    if user is None or not user.is_active:
-        return None
-    role = (
-        OrganizationUser.objects.filter(organization=organization, user=user)
-        .values_list("role", flat=True)
-        .first()
-    )
-    return Role(role) if role else None
 
 
 class RolePermission(BasePermission):

@@ -190,3 +190,33 @@ def test_password_guessing_is_throttled(client, acme):
 
     assert responses[-1].status_code == 429
     assert responses[-1].json()["error"].startswith("too many requests")
+
+
+def test_a_subdomain_naming_another_organization_is_404_and_its_own_is_fine(client_as, acme, blue):
+    client = client_as(acme)
+
+    other = client.get("/api/v1/customers/", HTTP_HOST="blue.localhost")
+    own = client.get("/api/v1/customers/", HTTP_HOST="acme.localhost")
+
+    assert other.status_code == 404
+    assert "this token is for 'acme'" in other.json()["error"]
+    assert own.status_code == 200
+    assert own.json()["count"] == len(acme.rows[Customer])
+
+
+def test_the_organization_header_is_case_insensitive(client_as, acme):
+    response = client_as(acme, HTTP_X_ORGANIZATION="ACME").get("/api/v1/customers/")
+
+    assert response.status_code == 200
+
+
+def test_a_membership_whose_invitation_is_pending_does_not_authenticate(client_as, acme):
+    client = client_as(acme, Role.MANAGER)
+    OrganizationUser.objects.filter(user=acme.members[Role.MANAGER]).update(
+        invitation_token="0" * 64, invitation_accepted_at=None
+    )
+
+    response = client.get("/api/v1/customers/")
+
+    assert response.status_code == 401
+    assert "no longer an active member" in response.json()["error"]
