@@ -257,7 +257,7 @@ def test_an_unreachable_database_exits_2_with_one_line():
 
 def test_a_role_that_row_level_security_binds_cannot_validate(migrated_db):
     # validate_tenancy runs as the owner role, whose sessions carry app.unscoped = on, which the
-    # unscoped_access policies honour. A role that row level security binds without such a
+    # policies honour. A role that row level security binds without such a
     # policy sees one organization at most: counting through it would report every other row
     # missing, so validation refuses to run.
     role = f"ro_validation_reader_{uuid.uuid4().hex[:8]}"
@@ -267,7 +267,12 @@ def test_a_role_that_row_level_security_binds_cannot_validate(migrated_db):
         migrated_db.script(
             f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
             f"GRANT USAGE ON SCHEMA public TO {role};"
-            "DROP POLICY unscoped_access ON customers"
+            # customers' policies replaced by one that ignores app.unscoped
+            "DO $$ DECLARE p text; BEGIN FOR p IN SELECT polname FROM pg_policy "
+            "WHERE polrelid = 'customers'::regclass LOOP "
+            "EXECUTE format('DROP POLICY %I ON customers', p); END LOOP; END $$;"
+            "CREATE POLICY current_only ON customers USING (organization_id = "
+            "NULLIF(current_setting('app.current_organization_id', true), '')::uuid)"
         )
         url = migrated_db.url.replace(migrated_db.server_settings["USER"] + "@", f"{role}@", 1)
         assert role in url
