@@ -3,14 +3,20 @@ of every tenant table, and the contract step that FORCEs it.
 
 Policies on each tenant table, for every role that row level security binds (PUBLIC: the
 application role always; the owner once FORCEd; superusers and BYPASSRLS roles never):
-- `organization_isolation`: rows of the organization in `app.current_organization_id`, for
-  reading and writing. That setting is put on each transaction by tenants.connection; empty or
-  unset, it matches no row.
-- `unscoped_access`: every row while `app.unscoped = on`, which only the `unscoped` managers
-  (per transaction) and the owner's maintenance sessions (tenants.roles) set.
-- on tables with global templates (service_plans), `global_templates_readable`: rows without an
-  organization can be read by everyone, and written by no one but the unscoped paths.
+- `organization_isolation`: the rows of the organization in `app.current_organization_id`, for
+  reading and writing; every organization's while `app.unscoped = on`. tenants.connection puts
+  both on each transaction: the organization from the ContextVar ('' matches no row), and
+  `unscoped` only for the queries of the `unscoped` managers. The owner's maintenance sessions
+  carry `app.unscoped = on` (tenants.roles).
+- on tables with global templates (service_plans): `global_templates_readable` (rows without an
+  organization, read by everyone) and `global_templates_unscoped` (written through `unscoped`).
 Naming no role keeps the schema independent of the role names of a deployment.
+
+One policy, not a second permissive one for `unscoped`: PostgreSQL ORs permissive policies, and
+`organization_id = X OR <setting> = 'on'` cannot use the organization_id index, so every query
+would scan its table. `organization_id = ANY (CASE WHEN <unscoped> THEN ARRAY(SELECT id FROM
+organizations) ELSE ARRAY[X] END)` is an index condition; the organizations subquery is an
+InitPlan that runs only for unscoped queries.
 
 Every DDL statement here is catalog-only and takes ACCESS EXCLUSIVE on its table for
 milliseconds: it runs through tenants.operations.run_ddl_with_short_lock (short lock_timeout,
@@ -30,13 +36,26 @@ from tenants.operations import column_exists, default_organization_id, run_ddl_w
 LEGACY_TENANT_TABLES = ("customers", "drivers", "routes", "route_stops")
 
 ORGANIZATION_POLICY = "organization_isolation"
-UNSCOPED_POLICY = "unscoped_access"
 GLOBAL_TEMPLATES_POLICY = "global_templates_readable"
+GLOBAL_TEMPLATES_UNSCOPED_POLICY = "global_templates_unscoped"
+_ALL_POLICIES = (
+    ORGANIZATION_POLICY,
+    GLOBAL_TEMPLATES_POLICY,
+    GLOBAL_TEMPLATES_UNSCOPED_POLICY,
+    "unscoped_access",  # an earlier draft's; dropped wherever it is found
+)
 
-_CURRENT_ORGANIZATION = sql.SQL(
-    "organization_id = NULLIF(current_setting({}, true), '')::uuid"
-).format(sql.Literal(ORGANIZATION_SETTING))
+_CURRENT = sql.SQL("NULLIF(current_setting({}, true), '')::uuid").format(
+    sql.Literal(ORGANIZATION_SETTING)
+)
 _UNSCOPED = sql.SQL("current_setting({}, true) = 'on'").format(sql.Literal(UNSCOPED_SETTING))
+_VISIBLE = sql.SQL(
+    "organization_id = ANY (CASE WHEN {unscoped} THEN ARRAY(SELECT id FROM organizations) "
+    "ELSE ARRAY[{current}] END)"
+).format(unscoped=_UNSCOPED, current=_CURRENT)
+_WRITABLE = sql.SQL("organization_id = {current} OR {unscoped}").format(
+    current=_CURRENT, unscoped=_UNSCOPED
+)
 
 
 def tenant_tables() -> list[str]:
@@ -52,57 +71,45 @@ def tenant_tables() -> list[str]:
     )
 
 
-def _policy_exists(cursor, table: str, name: str) -> bool:
-    cursor.execute(
-        "SELECT 1 FROM pg_policy WHERE polrelid = %s::regclass AND polname = %s", [table, name]
-    )
-    return cursor.fetchone() is not None
-
-
-def _policies(table: str, *, global_templates: bool) -> list[tuple[str, sql.Composed]]:
+def _create_policies(table: str, *, global_templates: bool) -> list[sql.Composed]:
     identifier = sql.Identifier(table)
-    policies = [
-        (
-            ORGANIZATION_POLICY,
-            sql.SQL("CREATE POLICY {} ON {} USING ({}) WITH CHECK ({})").format(
-                sql.Identifier(ORGANIZATION_POLICY),
-                identifier,
-                _CURRENT_ORGANIZATION,
-                _CURRENT_ORGANIZATION,
-            ),
-        ),
-        (
-            UNSCOPED_POLICY,
-            sql.SQL("CREATE POLICY {} ON {} USING ({}) WITH CHECK ({})").format(
-                sql.Identifier(UNSCOPED_POLICY), identifier, _UNSCOPED, _UNSCOPED
-            ),
-        ),
+    statements = [
+        sql.SQL("CREATE POLICY {} ON {} USING ({}) WITH CHECK ({})").format(
+            sql.Identifier(ORGANIZATION_POLICY), identifier, _VISIBLE, _WRITABLE
+        )
     ]
     if global_templates:
-        policies.append(
-            (
-                GLOBAL_TEMPLATES_POLICY,
-                sql.SQL("CREATE POLICY {} ON {} FOR SELECT USING (organization_id IS NULL)").format(
-                    sql.Identifier(GLOBAL_TEMPLATES_POLICY), identifier
-                ),
-            )
+        statements += [
+            sql.SQL("CREATE POLICY {} ON {} FOR SELECT USING (organization_id IS NULL)").format(
+                sql.Identifier(GLOBAL_TEMPLATES_POLICY), identifier
+            ),
+            sql.SQL("CREATE POLICY {} ON {} USING (organization_id IS NULL AND {})").format(
+                sql.Identifier(GLOBAL_TEMPLATES_UNSCOPED_POLICY), identifier, _UNSCOPED
+            ),
+        ]
+    return statements
+
+
+def _drop_policies(table: str) -> list[sql.Composed]:
+    return [
+        sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(
+            sql.Identifier(name), sql.Identifier(table)
         )
-    return policies
+        for name in _ALL_POLICIES
+    ]
 
 
 def enable_row_level_security(connection, table: str, *, global_templates: bool = False) -> None:
-    """Create the policies of `table` and ENABLE row level security on it (not FORCE).
+    """(Re)create the policies of `table` and ENABLE row level security on it (not FORCE).
 
-    One short transaction for the table; idempotent, so an interrupted migrate resumes.
+    One short transaction for the table; running it again replaces the policies with the
+    current ones, so an interrupted migrate resumes.
     """
-    statements = []
-    with connection.cursor() as cursor:
-        for name, create in _policies(table, global_templates=global_templates):
-            if not _policy_exists(cursor, table, name):
-                statements.append(create)
-    statements.append(
-        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(sql.Identifier(table))
-    )
+    statements = [
+        *_drop_policies(table),
+        *_create_policies(table, global_templates=global_templates),
+        sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(sql.Identifier(table)),
+    ]
     run_ddl_with_short_lock(connection, sql.SQL("; ").join(statements))
 
 
@@ -112,9 +119,7 @@ def disable_row_level_security(connection, table: str) -> None:
     statements = [
         sql.SQL("ALTER TABLE {} NO FORCE ROW LEVEL SECURITY").format(identifier),
         sql.SQL("ALTER TABLE {} DISABLE ROW LEVEL SECURITY").format(identifier),
-    ] + [
-        sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(name), identifier)
-        for name in (ORGANIZATION_POLICY, UNSCOPED_POLICY, GLOBAL_TEMPLATES_POLICY)
+        *_drop_policies(table),
     ]
     run_ddl_with_short_lock(connection, sql.SQL("; ").join(statements))
 

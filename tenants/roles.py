@@ -4,7 +4,7 @@
   a role that owns no table and has neither SUPERUSER nor BYPASSRLS.
 - Migrations and maintenance commands (`runs_as_owner` in tenants.management.base) connect with
   MIGRATION_DATABASE_URL as the role that owns the tables. Their sessions carry
-  `app.unscoped = on` (a libpq startup option), which the `unscoped_access` policy honours, so
+  `app.unscoped = on` (a libpq startup option), which the policies honour (tenants.rls), so
   they keep seeing every organization once contract_tenancy has FORCEd row level security on
   the owner as well. The old application, connecting as the owner without it, then sees and
   writes nothing: that is the contract.

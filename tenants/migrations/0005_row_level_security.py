@@ -2,14 +2,16 @@
 
 On each tenant table (the four legacy tables and the billing tables) this creates the policies of
 tenants.rls and ENABLEs row level security:
-- `organization_isolation` USING / WITH CHECK
-  `organization_id = NULLIF(current_setting('app.current_organization_id', true), '')::uuid`:
-  the application role reads and writes only the organization its transaction names
-  (tenants.connection sets it per transaction), and nothing when none is named;
-- `unscoped_access`: everything while `app.unscoped = on` (the `unscoped` managers, and the
-  owner's maintenance sessions, see tenants.roles);
-- on service_plans, `global_templates_readable`: the global templates (no organization) are
-  readable by every organization.
+- `organization_isolation`: the application role reads and writes only the organization its
+  transaction names in `app.current_organization_id` (tenants.connection sets it per
+  transaction), and nothing when none is named; every organization only while the transaction
+  says `app.unscoped = on` (the `unscoped` managers, and the owner's maintenance sessions, see
+  tenants.roles). For writes that is
+  `organization_id = NULLIF(current_setting('app.current_organization_id', true), '')::uuid`;
+  for reads the same test is written as `organization_id = ANY (...)` so that it stays an index
+  condition on organization_id (see tenants.rls);
+- on service_plans, `global_templates_readable` and `global_templates_unscoped`: the global
+  templates (no organization) are read by every organization and written through `unscoped`.
 The policies name no role (PUBLIC): they bind whoever row level security binds, which is the
 application role (it owns no table), and not the owner, which ENABLE leaves out.
 
