@@ -67,9 +67,9 @@ def _geocoding_metadata(table: str) -> LockPlan:
         False,
         "milliseconds, for the three catalog-only ADD COLUMNs (50 ms lock_timeout, retried); "
         "what grows with the size runs under weaker locks: the foreign key's validation (SHARE "
-        "UPDATE EXCLUSIVE), the backfill of geocoded rows in 5,000-row batches (ROW EXCLUSIVE; "
-        "a write to a row of the current batch waits for that batch only) and the indexes "
-        "built CONCURRENTLY",
+        "UPDATE EXCLUSIVE), the backfill of geocoded rows in batches of 1,000 pages (ROW "
+        "EXCLUSIVE and FOR NO KEY UPDATE row locks; a write to a row of the current batch waits "
+        "for that batch only) and the indexes built CONCURRENTLY",
     )
 
 
