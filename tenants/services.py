@@ -11,7 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants.context import organization_context
@@ -128,6 +128,20 @@ def organization_create(
     (an unusable password unless `owner_password` is given). A new owner's membership is their
     primary organization; an existing user's stays where it was unless they have none.
     """
+    try:
+        return _organization_create(
+            name=name, slug=slug, owner_email=owner_email, owner_password=owner_password
+        )
+    except IntegrityError as error:
+        # Checked first, so only a concurrent onboarding of the same slug or email gets here.
+        reason = " ".join(str(error.__cause__ or error).split())
+        raise OrganizationCreateError(
+            f"the slug or the owner's email was taken while this ran ({reason}): run it again "
+            f"to see which"
+        ) from error
+
+
+def _organization_create(*, name, slug, owner_email, owner_password) -> Organization:
     User = get_user_model()
     slug = slug.strip().lower()
     owner_email = User.objects.normalize_email(owner_email.strip())
