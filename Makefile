@@ -20,8 +20,9 @@ install: $(BIN)/.installed
 demo: install
 	$(PY) manage.py load_legacy_sample --reset
 	$(PY) manage.py migrate
+	$(PY) manage.py validate_tenancy
 	@echo
-	@echo "The sample legacy database is migrated. To open the admin:"
+	@echo "The sample legacy database is migrated and validated. To open the admin:"
 	@echo "  $(PY) manage.py changepassword $${ROUTEOPTIMIZER_OWNER_EMAIL:-brian@example.com}"
 	@echo "  make run     # then open http://127.0.0.1:7007/admin/"
 

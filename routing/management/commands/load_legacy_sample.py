@@ -7,10 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from routing.legacy import LEGACY_TABLES, inspect_legacy_schema
+from tenants.management.base import runs_as_owner
 
 SAMPLE_PATH = Path(__file__).resolve().parents[2] / "sample" / "legacy_sample.sql"
 
 
+@runs_as_owner  # drops and creates tables: the application role owns none
 class Command(BaseCommand):
     help = "Load the bundled, synthetic legacy RouteOptimizer database into an empty database."
 

@@ -4,9 +4,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from routing.legacy import inspect_legacy_schema
+from tenants.management.base import runs_as_owner
 from tenants.rollback import RollbackPlan
 
 
+@runs_as_owner  # drops and creates tables: the application role owns none
 class Command(BaseCommand):
     help = (
         "Undo every SaaS migration: the legacy tables get back exactly what they held before "
