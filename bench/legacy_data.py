@@ -24,30 +24,92 @@ SESSION_SETTINGS = (
 # Pools the generated text is drawn from; they carry the awkward characters real data has.
 POOLS: dict[str, list[str]] = {
     "days": ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday"],
-    "first_names": ["José", "Zoë", "Maria", "James", "Aiko", "Liam", "Sofía", "Chen", "Olivia",
-                    "Noah", "Priya", "Björn", "Fatima", "Lucas", "Hana", "Seán"],
-    "last_names": ["Muñoz", "O'Brien", "Ångström", "Nguyen", "García", "Smith", "D'Angelo",
-                   "Kowalski", "Tanaka", "Johnson", "Müller", "Okafor", "Patel", "Lee"],
-    "businesses": ["Sunset Palms HOA", 'Hotel "La Brea"', "東京 Sushi & Spa", "Ångström Fitness",
-                   "O'Malley's Swim School", "Westside YMCA", "Echo Park Lofts"],
-    "streets": ["Main St", "Sunset Blvd", "Wilshire Blvd", "O'Farrell Ave", "Ventura Blvd",
-                "Calle Señora", "Ångström Way", "Pico Blvd", "Mulholland Dr"],
-    "cities": ["Los Angeles, CA 90012", "Santa Monica, CA 90401", "Pasadena, CA 91101",
-               "Burbank, CA 91502", "Culver City, CA 90232", "Long Beach, CA 90802"],
-    "notes": ['Gate code 4821#. Dog in yard, don\'t let "Buddy" out!',
-              "Key under the mat.\nCall before arriving.",
-              "Equipment manual: C:\\pool\\notes\\pentair.pdf",
-              "Salt system\tPentair IntelliChlor\tcheck cell monthly",
-              "🏊 Lap pool, 25 m. Uses 50% more chlorine in summer.",
-              "Owner José speaks Spanish; señora prefers mornings."],
-    "management_companies": ["Greystar", "O'Donnell Property Mgmt", '"Premier" HOA Services',
-                             "東京 Holdings LLC", "R&R Mgmt \\ LA Division"],
+    "first_names": [
+        "José",
+        "Zoë",
+        "Maria",
+        "James",
+        "Aiko",
+        "Liam",
+        "Sofía",
+        "Chen",
+        "Olivia",
+        "Noah",
+        "Priya",
+        "Björn",
+        "Fatima",
+        "Lucas",
+        "Hana",
+        "Seán",
+    ],
+    "last_names": [
+        "Muñoz",
+        "O'Brien",
+        "Ångström",
+        "Nguyen",
+        "García",
+        "Smith",
+        "D'Angelo",
+        "Kowalski",
+        "Tanaka",
+        "Johnson",
+        "Müller",
+        "Okafor",
+        "Patel",
+        "Lee",
+    ],
+    "businesses": [
+        "Sunset Palms HOA",
+        'Hotel "La Brea"',
+        "東京 Sushi & Spa",
+        "Ångström Fitness",
+        "O'Malley's Swim School",
+        "Westside YMCA",
+        "Echo Park Lofts",
+    ],
+    "streets": [
+        "Main St",
+        "Sunset Blvd",
+        "Wilshire Blvd",
+        "O'Farrell Ave",
+        "Ventura Blvd",
+        "Calle Señora",
+        "Ångström Way",
+        "Pico Blvd",
+        "Mulholland Dr",
+    ],
+    "cities": [
+        "Los Angeles, CA 90012",
+        "Santa Monica, CA 90401",
+        "Pasadena, CA 91101",
+        "Burbank, CA 91502",
+        "Culver City, CA 90232",
+        "Long Beach, CA 90802",
+    ],
+    "notes": [
+        'Gate code 4821#. Dog in yard, don\'t let "Buddy" out!',
+        "Key under the mat.\nCall before arriving.",
+        "Equipment manual: C:\\pool\\notes\\pentair.pdf",
+        "Salt system\tPentair IntelliChlor\tcheck cell monthly",
+        "🏊 Lap pool, 25 m. Uses 50% more chlorine in summer.",
+        "Owner José speaks Spanish; señora prefers mornings.",
+    ],
+    "management_companies": [
+        "Greystar",
+        "O'Donnell Property Mgmt",
+        '"Premier" HOA Services',
+        "東京 Holdings LLC",
+        "R&R Mgmt \\ LA Division",
+    ],
     "rates": ["125.00", "89.50", "0.00", "149.99", "95.00", "1250.00"],
     "frequencies": ["weekly", "monthly", "per-visit"],
-    "rate_notes": ["Includes chemicals; filter clean billed separately",
-                   "10% discount, referred by O'Brien",
-                   "Rates sheet: \\\\nas01\\billing\\rates.xlsx",
-                   "Summer rate\t$145\nWinter rate\t$110", 'Price locked per "loyalty" deal 🏊'],
+    "rate_notes": [
+        "Includes chemicals; filter clean billed separately",
+        "10% discount, referred by O'Brien",
+        "Rates sheet: \\\\nas01\\billing\\rates.xlsx",
+        "Summer rate\t$145\nWinter rate\t$110",
+        'Price locked per "loyalty" deal 🏊',
+    ],
     "payment_types": ["credit_card", "ach", "check", "cash"],
     "card_brands": ["Visa", "Mastercard", "American Express", "Discover"],
     "banks": ["Chase Bank", "Wells Fargo", "Bank of America", "U.S. Bank"],
@@ -56,8 +118,14 @@ POOLS: dict[str, list[str]] = {
 }
 
 BILLING_COLUMNS = (
-    "service_rate", "billing_frequency", "rate_notes", "payment_method_type",
-    "stripe_customer_id", "stripe_payment_method_id", "payment_last_four", "payment_brand",
+    "service_rate",
+    "billing_frequency",
+    "rate_notes",
+    "payment_method_type",
+    "stripe_customer_id",
+    "stripe_payment_method_id",
+    "payment_last_four",
+    "payment_brand",
 )
 
 
@@ -70,9 +138,12 @@ def pick(pool: str, key: str) -> str:
 # with a hash join; the maps are dropped once the legacy tables are filled.
 ID_MAPS = {
     name: f"CREATE UNLOGGED TABLE {name} AS "
-          f"SELECT n, gen_random_uuid() AS id FROM generate_series(0::bigint, {{{size}}} - 1) n"
-    for name, size in (("bench_driver_ids", "drivers"), ("bench_customer_ids", "customers"),
-                       ("bench_route_ids", "routes"))
+    f"SELECT n, gen_random_uuid() AS id FROM generate_series(0::bigint, {{{size}}} - 1) n"
+    for name, size in (
+        ("bench_driver_ids", "drivers"),
+        ("bench_customer_ids", "customers"),
+        ("bench_route_ids", "routes"),
+    )
 }
 
 DRIVERS = f"""
@@ -278,8 +349,12 @@ def build_legacy_database(
 
         for name, template in ID_MAPS.items():
             step(name, template)
-        for table, template in (("drivers", DRIVERS), ("customers", customers_sql),
-                                ("routes", ROUTES), ("route_stops", ROUTE_STOPS)):
+        for table, template in (
+            ("drivers", DRIVERS),
+            ("customers", customers_sql),
+            ("routes", ROUTES),
+            ("route_stops", ROUTE_STOPS),
+        ):
             counts[table] = step(table, template)
         for name in ID_MAPS:
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
@@ -287,13 +362,17 @@ def build_legacy_database(
         begun = time.perf_counter()
         for statement in restore:
             conn.execute(statement)
-        progress(f"primary keys, indexes, foreign keys: {len(restore)} in "
-                 f"{time.perf_counter() - begun:.1f}s")
+        progress(
+            f"primary keys, indexes, foreign keys: {len(restore)} in "
+            f"{time.perf_counter() - begun:.1f}s"
+        )
         begun = time.perf_counter()
         conn.execute("ANALYZE")
         progress(f"analyze: {time.perf_counter() - begun:.1f}s")
-    progress(f"legacy database with {customers:,} customers built in "
-             f"{time.perf_counter() - started:.1f}s")
+    progress(
+        f"legacy database with {customers:,} customers built in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
     return counts
 
 

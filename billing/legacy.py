@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 
-from django.db import OperationalError, transaction
-from psycopg import errors, sql
+from django.db import transaction
+from psycopg import sql
 
 from routing.legacy import BILLING_COLUMN_NAMES
-from tenants.operations import LOCK_ATTEMPTS, LOCK_TIMEOUT, LockNotAcquired
+from tenants.operations import with_short_lock
 
 logger = logging.getLogger(__name__)
 
@@ -82,45 +81,20 @@ assert tuple(BILLING_COLUMN_DDL) == BILLING_COLUMN_NAMES
 # --- foreign keys to customers ------------------------------------------------------------------
 
 
-def _with_short_lock(connection, work: Callable[[object], None], what: str) -> None:
-    """Run `work(cursor)` in a transaction (a savepoint inside a migration's transaction) whose
-    lock requests give up after LOCK_TIMEOUT, retried: writers never queue behind us for long."""
-    delay = 0.05
-    for attempt in range(1, LOCK_ATTEMPTS + 1):
-        try:
-            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                cursor.execute("SELECT current_setting('lock_timeout')")
-                previous = cursor.fetchone()[0]
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
-                work(cursor)
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
-            return
-        except OperationalError as error:
-            if not isinstance(error.__cause__, errors.LockNotAvailable):
-                raise
-            logger.info("%s: lock not available (attempt %s)", what, attempt)
-            time.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
-    raise LockNotAcquired(
-        f"could not take a short lock to {what} after {LOCK_ATTEMPTS} attempts: a long-running "
-        f"transaction holds the table; end it and re-run migrate"
-    )
-
-
 def add_customer_foreign_key(connection, *, table: str, name: str) -> None:
     """customer_id -> customers ON DELETE CASCADE; SHARE ROW EXCLUSIVE on customers, briefly."""
     statement = sql.SQL(
         "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (customer_id) REFERENCES customers (id) "
         "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"
     ).format(sql.Identifier(table), sql.Identifier(name))
-    _with_short_lock(connection, lambda cursor: cursor.execute(statement), f"add {name}")
+    with_short_lock(connection, lambda cursor: cursor.execute(statement), f"add {name}")
 
 
 def drop_customer_foreign_key(connection, *, table: str, name: str) -> None:
     statement = sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
         sql.Identifier(table), sql.Identifier(name)
     )
-    _with_short_lock(connection, lambda cursor: cursor.execute(statement), f"drop {name}")
+    with_short_lock(connection, lambda cursor: cursor.execute(statement), f"drop {name}")
 
 
 # --- M001: the billing columns leave customers ------------------------------------------------
@@ -373,7 +347,7 @@ def move_billing_columns(connection, *, progress: Callable[[str], None] = print)
             progress("  customers has no billing columns: nothing to move, nothing to drop")
             return
 
-    _with_short_lock(connection, lambda cursor: cursor.execute(CHANGES_DDL), "track changes")
+    with_short_lock(connection, lambda cursor: cursor.execute(CHANGES_DDL), "track changes")
 
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         counts = _move(cursor, _EVERY_CUSTOMER)
@@ -396,7 +370,7 @@ def move_billing_columns(connection, *, progress: Callable[[str], None] = print)
         drops = ", ".join(f"DROP COLUMN IF EXISTS {name}" for name in BILLING_COLUMN_NAMES)
         cursor.execute(f"ALTER TABLE customers {drops}")
 
-    _with_short_lock(connection, finish, "drop the billing columns of customers")
+    with_short_lock(connection, finish, "drop the billing columns of customers")
     progress("  dropped the eight billing columns of customers")
 
 
@@ -419,7 +393,7 @@ def restore_billing_columns(
         adds = ", ".join(
             f"ADD COLUMN IF NOT EXISTS {name} {ddl}" for name, ddl in BILLING_COLUMN_DDL.items()
         )
-        _with_short_lock(
+        with_short_lock(
             connection,
             lambda cursor: cursor.execute(f"ALTER TABLE customers {adds}"),
             "add the billing columns back to customers",

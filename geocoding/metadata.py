@@ -15,10 +15,9 @@ from django.db import transaction
 from psycopg import sql
 
 from tenants.operations import (
+    AddForeignKeyNotValid,
     CreateIndexConcurrently,
     DatabaseOnlyOperation,
-    column_exists,
-    constraint_validated,
     run_ddl_with_short_lock,
 )
 
@@ -56,45 +55,6 @@ class AddGeocodingColumns(DatabaseOnlyOperation):
 
     def describe(self):
         return f"Add geocoding_provider, geocoded_by, geocoded_at to {self.table}"
-
-
-class AddGeocodedByForeignKey(DatabaseOnlyOperation):
-    """geocoded_by -> users ON DELETE SET NULL, added NOT VALID (SHARE ROW EXCLUSIVE on the
-    table and on users for milliseconds) then validated under SHARE UPDATE EXCLUSIVE (one scan
-    while reads and writes go on)."""
-
-    def __init__(self, table: str, name: str):
-        self.table = table
-        self.name = name
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        connection = schema_editor.connection
-        table, name = sql.Identifier(self.table), sql.Identifier(self.name)
-        validated = constraint_validated(connection, self.table, self.name)
-        if validated is None:
-            run_ddl_with_short_lock(
-                connection,
-                sql.SQL(
-                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (geocoded_by) "
-                    "REFERENCES users (id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED "
-                    "NOT VALID"
-                ).format(table, name),
-            )
-        if not validated:
-            with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if column_exists(schema_editor.connection, self.table, "geocoded_by"):
-            run_ddl_with_short_lock(
-                schema_editor.connection,
-                sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
-                    sql.Identifier(self.table), sql.Identifier(self.name)
-                ),
-            )
-
-    def describe(self):
-        return f"Add foreign key {self.name} from {self.table}.geocoded_by to users"
 
 
 def backfill_geocoding_metadata(
@@ -168,7 +128,14 @@ def geocoding_metadata_operations(
         migrations.SeparateDatabaseAndState(
             database_operations=[
                 AddGeocodingColumns(table),
-                AddGeocodedByForeignKey(table, f"fk_{table}_geocoded_by"),
+                # ON DELETE SET NULL: deleting a user keeps the rows they geocoded.
+                AddForeignKeyNotValid(
+                    table,
+                    f"fk_{table}_geocoded_by",
+                    "geocoded_by",
+                    "users (id)",
+                    "ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED",
+                ),
                 # Reverse: nothing to undo, the columns go with AddGeocodingColumns.
                 migrations.RunPython(backfill, migrations.RunPython.noop, elidable=False),
                 CreateIndexConcurrently(table, provider_index, "(geocoding_provider)"),

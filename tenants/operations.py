@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.migrations.operations.base import Operation
 from psycopg import errors, sql
 
@@ -34,28 +35,38 @@ class LockNotAcquired(Exception):
     """A short lock could not be taken after every retry: a long transaction holds the table."""
 
 
-def run_ddl_with_short_lock(connection, statement, params=None) -> None:
-    """Run catalog-only DDL in its own transaction under a short lock_timeout, with retries."""
+def with_short_lock(connection, work: Callable[[object], None], what: str) -> None:
+    """Run `work(cursor)` in a transaction whose lock requests give up after LOCK_TIMEOUT, retried.
+
+    Inside an atomic migration the transaction is a savepoint, so lock_timeout is put back
+    afterwards rather than left for the rest of the migration. Writers never queue behind a
+    lock request of ours for longer than LOCK_TIMEOUT.
+    """
     delay = 0.05
     for attempt in range(1, LOCK_ATTEMPTS + 1):
         try:
             with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-                cursor.execute(
-                    sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
-                )
-                cursor.execute(statement, params)
+                cursor.execute("SELECT current_setting('lock_timeout')")
+                previous = cursor.fetchone()[0]
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
+                work(cursor)
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
             return
-        except Exception as error:
-            if not isinstance(getattr(error, "__cause__", None), errors.LockNotAvailable):
+        except OperationalError as error:
+            if not isinstance(error.__cause__, errors.LockNotAvailable):
                 raise
-            logger.info("lock not available (attempt %s); retrying in %.2fs", attempt, delay)
+            logger.info("%s: lock not available (attempt %s); retrying", what, attempt)
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
     raise LockNotAcquired(
-        f"could not take a short lock for {statement!r} after {LOCK_ATTEMPTS} attempts: a "
-        f"long-running transaction holds the table; end it (see tenancy_preflight) "
-        f"and re-run migrate"
+        f"could not take a short lock to {what} after {LOCK_ATTEMPTS} attempts: a long-running "
+        f"transaction holds the table; end it (see tenancy_preflight) and re-run migrate"
     )
+
+
+def run_ddl_with_short_lock(connection, statement, params=None) -> None:
+    """Run catalog-only DDL in its own transaction under a short lock_timeout, with retries."""
+    with_short_lock(connection, lambda cursor: cursor.execute(statement, params), str(statement))
 
 
 def default_organization_id(connection) -> str:
@@ -236,17 +247,20 @@ class SetOrganizationNotNull(DatabaseOnlyOperation):
         return f"Make {self.table}.organization_id NOT NULL (proven by a validated CHECK)"
 
 
-class AddOrganizationForeignKey(DatabaseOnlyOperation):
-    """The foreign key to organizations, added NOT VALID then validated.
+class AddForeignKeyNotValid(DatabaseOnlyOperation):
+    """A foreign key added NOT VALID, then validated.
 
-    Locks: SHARE ROW EXCLUSIVE on the table and on organizations for milliseconds (the NOT VALID
-    add), then SHARE UPDATE EXCLUSIVE on the table for the validating scan, which lets reads and
-    writes go on.
+    Locks: SHARE ROW EXCLUSIVE on the table and on the referenced table for milliseconds (the
+    NOT VALID add, short lock_timeout, retried), then SHARE UPDATE EXCLUSIVE on the table for
+    the validating scan, which lets reads and writes go on.
     """
 
-    def __init__(self, table: str, name: str):
+    def __init__(self, table: str, name: str, column: str, references: str, actions: str = ""):
         self.table = table
         self.name = name
+        self.column = column
+        self.references = references  # "organizations (id)"
+        self.actions = actions  # e.g. "ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED"
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         connection = schema_editor.connection
@@ -256,16 +270,21 @@ class AddOrganizationForeignKey(DatabaseOnlyOperation):
             run_ddl_with_short_lock(
                 connection,
                 sql.SQL(
-                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (organization_id) "
-                    "REFERENCES organizations (id) NOT VALID"
-                ).format(table, name),
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} {} NOT VALID"
+                ).format(
+                    table,
+                    name,
+                    sql.Identifier(self.column),
+                    sql.SQL(self.references),
+                    sql.SQL(self.actions),
+                ),
             )
         if not validated:
             with connection.cursor() as cursor:
                 cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if column_exists(schema_editor.connection, self.table, "organization_id"):
+        if column_exists(schema_editor.connection, self.table, self.column):
             run_ddl_with_short_lock(
                 schema_editor.connection,
                 sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
@@ -274,7 +293,7 @@ class AddOrganizationForeignKey(DatabaseOnlyOperation):
             )
 
     def describe(self):
-        return f"Add foreign key {self.name} from {self.table}.organization_id to organizations"
+        return f"Add foreign key {self.name} from {self.table}.{self.column} to {self.references}"
 
 
 class CreateIndexConcurrently(DatabaseOnlyOperation):
@@ -341,7 +360,7 @@ def organization_column_operations(*, model_name: str, table: str, related_name:
                 AddOrganizationColumn(table),
                 migrations.RunPython(backfill, migrations.RunPython.noop, elidable=False),
                 SetOrganizationNotNull(table),
-                AddOrganizationForeignKey(table, foreign_key),
+                AddForeignKeyNotValid(table, foreign_key, "organization_id", "organizations (id)"),
                 CreateIndexConcurrently(table, index, "(organization_id)"),
             ],
             state_operations=[

@@ -33,6 +33,8 @@ idempotent, so an interrupted run (either way) is resumed by running the migrati
 
 from django.db import migrations
 
+from routing.legacy import BILLING_COLUMN_NAMES
+
 
 def move_billing_columns(apps, schema_editor):
     from billing.legacy import move_billing_columns
@@ -46,16 +48,6 @@ def restore_billing_columns(apps, schema_editor):
     restore_billing_columns(schema_editor.connection, progress=print)
 
 
-BILLING_FIELDS = (
-    "service_rate",
-    "billing_frequency",
-    "rate_notes",
-    "payment_method_type",
-    "stripe_customer_id",
-    "stripe_payment_method_id",
-    "payment_last_four",
-    "payment_brand",
-)
 
 
 class Migration(migrations.Migration):
@@ -75,7 +67,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             state_operations=[
-                migrations.RemoveField(model_name="customer", name=name) for name in BILLING_FIELDS
+                migrations.RemoveField(model_name="customer", name=name) for name in BILLING_COLUMN_NAMES
             ],
         ),
     ]
