@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.apps import apps
 from django.db.migrations.executor import MigrationExecutor
 
+from routing.legacy import LEGACY_TABLES
+
 LEGACY_TARGET = ("routing", "0001_legacy_schema")
 
 
@@ -39,6 +41,34 @@ class RollbackPlan:
 
     def run(self) -> None:
         self.executor.migrate(self.targets, plan=self.steps)
+
+    def rows_outside_default_organization(self) -> dict[str, int]:
+        """Per legacy table, the rows of organizations other than the default one.
+
+        Rolling back drops organization_id, so those rows would silently become the single
+        tenant's own: rollback_tenancy refuses while there are any (unless forced).
+        """
+        from psycopg import sql
+
+        from tenants.models import DEFAULT_ORGANIZATION_SLUG
+        from tenants.operations import column_exists
+
+        connection = self.executor.connection
+        counts = {}
+        with connection.cursor() as cursor:
+            for table in LEGACY_TABLES:
+                if not column_exists(connection, table, "organization_id"):
+                    continue
+                cursor.execute(
+                    sql.SQL(
+                        "SELECT count(*) FROM {} WHERE organization_id IS DISTINCT FROM "
+                        "(SELECT id FROM organizations WHERE slug = %s)"
+                    ).format(sql.Identifier(table)),
+                    [DEFAULT_ORGANIZATION_SLUG],
+                )
+                if count := cursor.fetchone()[0]:
+                    counts[table] = count
+        return counts
 
 
 def is_installed(app_label: str) -> bool:

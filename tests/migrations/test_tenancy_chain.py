@@ -1,5 +1,6 @@
 """The SaaS migration chain on legacy data: every row kept, assigned, and restorable exactly."""
 
+import subprocess
 import threading
 import time
 import uuid
@@ -75,8 +76,9 @@ def test_snapshot_records_counts_and_checksums_before_anything_changes(legacy_db
         "SELECT columns FROM tenancy_legacy_snapshot WHERE table_name = 'customers'"
     )
     assert set(BILLING_COLUMN_NAMES) <= set(customer_columns), "billing columns are covered"
-    assert legacy_db.value("SELECT count(*) FROM tenancy_snapshot_rows_route_stops") == (
-        counts["route_stops"]
+    assert (
+        legacy_db.value("SELECT count(*) FROM tenancy_snapshot_rows_route_stops")
+        == (counts["route_stops"])
     )
 
 
@@ -160,7 +162,9 @@ def test_owner_has_no_usable_password_unless_one_is_configured(make_scratch_db):
     assert owner[0][0] == "Owner@Example.com"
     assert owner[0][1].startswith("!"), "an unusable password"
     assert owner[0][2] is True
-    (hashed,) = with_password.sql("SELECT password_hash FROM users WHERE email = 'brian@example.com'")[0]
+    (hashed,) = with_password.sql(
+        "SELECT password_hash FROM users WHERE email = 'brian@example.com'"
+    )[0]
     assert hashed.startswith("argon2$argon2id$")
 
 
@@ -285,4 +289,46 @@ def _previous_in_app(plan, index):
 
 def _load_sample_without_billing_columns(db):
     db.load_sample()
-    db.script("ALTER TABLE customers " + ", ".join(f"DROP COLUMN {c}" for c in BILLING_COLUMN_NAMES))
+    db.script(
+        "ALTER TABLE customers " + ", ".join(f"DROP COLUMN {c}" for c in BILLING_COLUMN_NAMES)
+    )
+
+
+def test_rollback_refuses_while_other_organizations_have_rows(legacy_db):
+    legacy_db.manage("migrate")
+    legacy_db.manage(
+        "create_organization",
+        "--name",
+        "Other Pools",
+        "--slug",
+        "other",
+        "--owner-email",
+        "owner@other.example",
+    )
+    other = legacy_db.value("SELECT id FROM organizations WHERE slug = 'other'")
+    legacy_db.sql(
+        "INSERT INTO drivers (id, organization_id, name, start_location_address, "
+        "end_location_address, working_hours_start, working_hours_end, max_customers_per_day, "
+        "is_active, created_at, updated_at) VALUES (gen_random_uuid(), %s, 'Other driver', "
+        "'1 Depot', '1 Depot', '08:00', '17:00', 10, true, now(), now())",
+        [other],
+    )
+    tables = legacy_db.tables()
+
+    refused = legacy_db.manage("rollback_tenancy", "--noinput", check=False)
+
+    assert refused.returncode == 1
+    assert "rows of organizations other than the default one (1 drivers)" in refused.stderr
+    assert legacy_db.tables() == tables
+    forced = legacy_db.manage("rollback_tenancy", "--noinput", "--force")
+    assert "Rolled back to the adopted legacy state" in forced.stdout
+
+
+def test_rollback_prompt_without_a_terminal_cancels(legacy_db):
+    legacy_db.manage("migrate")
+
+    result = legacy_db.manage("rollback_tenancy", check=False, stdin=subprocess.DEVNULL)
+
+    assert result.returncode == 1
+    assert "rollback cancelled; nothing was changed" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -23,9 +23,14 @@ class Command(BaseCommand):
             dest="interactive",
             help="Do not ask for confirmation.",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Roll back even if other organizations' rows would merge into the legacy tables.",
+        )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
 
-    def handle(self, *args, interactive, database, **options):
+    def handle(self, *args, interactive, force, database, **options):
         connection = connections[database]
         plan = RollbackPlan(connection)
         if not plan.adopted:
@@ -36,10 +41,17 @@ class Command(BaseCommand):
         if not plan.steps:
             self.stdout.write("Nothing to roll back: the database is in the adopted legacy state.")
             return
+        foreign = plan.rows_outside_default_organization()
+        if foreign and not force:
+            described = ", ".join(f"{count} {table}" for table, count in foreign.items())
+            raise CommandError(
+                f"rows of organizations other than the default one ({described}) would become "
+                f"the single tenant's own; remove those organizations' rows first, or pass --force"
+            )
         self.stdout.write(f"rollback_tenancy will undo {len(plan.steps)} migrations, newest first:")
         for name in plan.migrations:
             self.stdout.write(f"  - {name}")
-        if interactive and input("Type 'yes' to roll back: ").strip().lower() != "yes":
+        if interactive and _ask("Type 'yes' to roll back: ") != "yes":
             raise CommandError("rollback cancelled; nothing was changed")
         plan.run()
         with connection.cursor() as cursor:
@@ -47,3 +59,10 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Rolled back to the adopted legacy state: {report.summary()}.")
         )
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt).strip().lower()
+    except EOFError:  # no terminal: nobody said yes
+        return ""
