@@ -1,9 +1,15 @@
-"""Runs a management command and turns database errors a user can cause into one clear line."""
+"""Runs a management command and turns errors a user can cause into one clear line.
+
+Database errors (an unreachable server, a role that may not do what the command needs, a lock
+a long transaction holds) are the operator's to fix, not bugs: they print one line naming the
+problem and the fix, and exit non-zero. `--traceback` shows the full traceback instead.
+"""
 
 import sys
 
 from routeoptimizer.database import DatabaseConfigurationError
 
+EXIT_FAILED = 1
 EXIT_CANNOT_RUN = 2
 
 
@@ -13,14 +19,32 @@ def run(argv: list[str]) -> int:
     try:
         execute_from_command_line(argv)
     except DatabaseConfigurationError as error:
-        return _fail(str(error))
+        return _fail(str(error), EXIT_CANNOT_RUN)
     except Exception as error:
-        from django.db import OperationalError
-
-        if isinstance(error, OperationalError):
-            return _fail(connection_failure_message(error))
-        raise
+        message, code = _operator_error(error)
+        if message is None or "--traceback" in argv:
+            raise
+        return _fail(message, code)
     return 0
+
+
+def _operator_error(error: Exception) -> tuple[str | None, int]:
+    from django.db import DatabaseError, OperationalError, connection
+
+    from routing.operations import LegacySchemaMismatch
+    from tenants.operations import LockNotAcquired
+
+    if isinstance(error, LockNotAcquired | LegacySchemaMismatch):
+        return str(error), EXIT_FAILED
+    if isinstance(error, OperationalError) and connection.connection is None:
+        return connection_failure_message(error), EXIT_CANNOT_RUN
+    if isinstance(error, DatabaseError):
+        return (
+            f"the database refused the command ({_one_line(error)}); fix the cause and run it "
+            f"again (steps that completed are kept and resumed; --traceback shows the details)",
+            EXIT_FAILED,
+        )
+    return None, 0
 
 
 def connection_failure_message(error: Exception) -> str:
@@ -28,15 +52,20 @@ def connection_failure_message(error: Exception) -> str:
     from django.db import connection
 
     settings_dict = connection.settings_dict
-    where = f"{settings_dict.get('HOST') or 'localhost'}:{settings_dict.get('PORT') or 5432}"
-    reason = " ".join(str(error).split()) or error.__class__.__name__
+    host = settings_dict.get("HOST") or settings_dict.get("OPTIONS", {}).get("host") or "localhost"
+    where = f"{host}:{settings_dict.get('PORT') or 5432}"
     return (
-        f"cannot connect to PostgreSQL database {settings_dict.get('NAME')!r} at {where} "
-        f"({reason}): "
-        f"check DATABASE_URL, or unset it to use the embedded PostgreSQL"
+        f"cannot connect to PostgreSQL database {settings_dict.get('NAME')!r} at {where} as "
+        f"{settings_dict.get('USER')!r} ({_one_line(error)}): check DATABASE_URL (and "
+        f"MIGRATION_DATABASE_URL for maintenance commands), or unset them to use the embedded "
+        f"PostgreSQL"
     )
 
 
-def _fail(message: str) -> int:
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or error.__class__.__name__
+
+
+def _fail(message: str, code: int) -> int:
     sys.stderr.write(f"error: {message}\n")
-    return EXIT_CANNOT_RUN
+    return code

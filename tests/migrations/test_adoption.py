@@ -66,9 +66,19 @@ def test_adopts_schema_without_billing_columns(scratch_db):
             "character varying(1000) NOT NULL",
         ),
         ("ALTER TABLE customers DROP COLUMN payment_brand", "customers.payment_brand: expected"),
-        ("ALTER TABLE drivers ADD COLUMN nickname text", "drivers.nickname: expected no such column"),
+        (
+            "ALTER TABLE drivers ADD COLUMN nickname text",
+            "drivers.nickname: expected no such column",
+        ),
     ],
-    ids=["missing-column", "changed-type", "missing-table", "nullability", "partial-billing", "extra"],
+    ids=[
+        "missing-column",
+        "changed-type",
+        "missing-table",
+        "nullability",
+        "partial-billing",
+        "extra",
+    ],
 )
 def test_mismatching_schema_is_refused_and_nothing_changes(scratch_db, damage, expected_line):
     scratch_db.load_legacy_schema()
@@ -179,3 +189,21 @@ def test_bad_database_url_gives_one_line(url, message):
 def _is_legacy(row) -> bool:
     relation = row[1].split(".")[-1]
     return relation in LEGACY_TABLES or any(relation.startswith(f"ix_{t}") for t in LEGACY_TABLES)
+
+
+def test_a_database_error_in_a_command_is_one_line_not_a_traceback(scratch_db):
+    result = scratch_db.manage(
+        "create_organization",
+        "--name",
+        "X",
+        "--slug",
+        "x",
+        "--owner-email",
+        "x@example.com",
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the database refused the command (")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
