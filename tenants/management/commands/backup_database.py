@@ -60,7 +60,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Backup written and verified: {result.path} ({result.size:,} bytes, "
-                f"{result.duration_seconds:.1f}s). Restore it with: pg_restore --clean "
-                f"--if-exists --dbname=<database> {result.path}"
+                f"{result.duration_seconds:.1f}s). Restore it into a new, empty database: "
+                f"createdb <new> && pg_restore --dbname=<new> {result.path}"
             )
         )
