@@ -54,6 +54,11 @@ class BearerTokenAuthentication(BaseAuthentication):
                 f"invalid, expired or revoked token; {NEW_TOKEN_HINT}"
             )
         user, organization = api_token.user, api_token.organization
+        if not organization.is_active:
+            raise exceptions.AuthenticationFailed(
+                f"organization '{organization.slug}' is deactivated; an operator can "
+                f"reactivate it in the admin"
+            )
         named = subdomain_slug(request.get_host()) or request.META.get(ORGANIZATION_HEADER, "")
         named = named.strip()
         try:

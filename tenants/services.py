@@ -105,7 +105,9 @@ def resolve_request_organization(
         if primary is None:
             return RequestOrganization(None, None)
         organization = primary.organization
-    membership = active_membership(user, organization)
+    # Checked on every path, the token's organization included: a deactivated organization
+    # answers nobody.
+    membership = active_membership(user, organization) if organization.is_active else None
     if membership is None:
         raise OrganizationNotFound(f"unknown organization {organization.slug!r}")
     return RequestOrganization(organization, membership)

@@ -141,6 +141,16 @@ def test_a_token_stops_working_when_the_user_is_deactivated(client_as, acme):
     assert client.get("/api/v1/customers/").status_code == 401
 
 
+def test_a_token_stops_working_when_its_organization_is_deactivated(client_as, acme):
+    client = client_as(acme, Role.OWNER)
+    type(acme.organization).objects.filter(pk=acme.organization.pk).update(is_active=False)
+
+    response = client.get("/api/v1/customers/")
+
+    assert response.status_code == 401
+    assert "organization 'acme' is deactivated" in response.json()["error"]
+
+
 def test_an_expired_token_is_refused(client_as, acme):
     client = client_as(acme)
     ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
