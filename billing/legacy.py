@@ -314,6 +314,55 @@ def _forget_changed(cursor) -> None:
     )
 
 
+def _forget_stale_markers(cursor) -> int:
+    """Markers whose agreement or payment method is gone (an interrupted run whose billing
+    tables were rolled back and recreated): forget what is left of them so the move redoes
+    those customers instead of skipping them."""
+    stale = (
+        f"SELECT customer_id FROM {MARKER_TABLE} m WHERE "
+        f"(m.agreement_id IS NOT NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM customer_service_agreements a WHERE a.id = m.agreement_id)) OR "
+        f"(m.payment_method_id IS NOT NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM payment_methods pm WHERE pm.id = m.payment_method_id))"
+    )
+    cursor.execute(
+        f"DELETE FROM customer_service_agreements a USING {MARKER_TABLE} m "
+        f"WHERE a.id = m.agreement_id AND m.customer_id IN ({stale})"
+    )
+    cursor.execute(
+        f"DELETE FROM payment_methods pm USING {MARKER_TABLE} m "
+        f"WHERE pm.id = m.payment_method_id AND m.customer_id IN ({stale})"
+    )
+    cursor.execute(f"DELETE FROM {MARKER_TABLE} WHERE customer_id IN ({stale})")
+    return cursor.rowcount
+
+
+def _customers_not_reconstructible(cursor, scope: str, limit: int = 5) -> list[str]:
+    """Customers in `scope` whose billing columns differ from what the billing tables rebuild."""
+    live = ", ".join(f"c.{name}" for name in BILLING_COLUMN_NAMES)
+    rebuilt = ", ".join(f"r.{name}" for name in BILLING_COLUMN_NAMES)
+    cursor.execute(
+        f"SELECT c.id FROM customers c JOIN ({reconstruct_sql()}) r ON r.customer_id = c.id "
+        f"WHERE ({scope}) AND ({live}) IS DISTINCT FROM ({rebuilt}) LIMIT {int(limit)}"
+    )
+    return [str(row[0]) for row in cursor.fetchall()]
+
+
+def _refuse_to_drop_unless_reconstructible(cursor, scope: str) -> None:
+    lost = _customers_not_reconstructible(cursor, scope)
+    if lost:
+        raise BillingMoveIncomplete(
+            f"M001 stopped before dropping the billing columns of customers: the billing "
+            f"tables do not rebuild the values of customer(s) {', '.join(lost)}; nothing was "
+            f"dropped. Run migrate again (the move resumes); if this persists, keep the columns "
+            f"and report it"
+        )
+
+
+class BillingMoveIncomplete(Exception):
+    """The billing tables would not give back every customer's billing values: no drop."""
+
+
 def _delete_unused_legacy_plans(cursor) -> int:
     cursor.execute(
         f"""
@@ -339,6 +388,9 @@ def move_billing_columns(connection, *, progress: Callable[[str], None] = print)
     3. Under ACCESS EXCLUSIVE, held for milliseconds: the customers the trigger recorded during
        step 2 are moved again from their current values, then the trigger and the eight
        columns are dropped (catalog-only). Nothing written meanwhile is lost.
+    Before each drop the billing tables must rebuild every customer's values (reconstruct_sql);
+    otherwise BillingMoveIncomplete stops it with nothing dropped. Markers left by an earlier
+    run whose billing rows are gone are forgotten first, so those customers are moved again.
     Every step is idempotent: a crashed run is resumed by running migrate again.
     """
     with connection.cursor() as cursor:
@@ -350,7 +402,12 @@ def move_billing_columns(connection, *, progress: Callable[[str], None] = print)
     with_short_lock(connection, lambda cursor: cursor.execute(CHANGES_DDL), "track changes")
 
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if forgotten := _forget_stale_markers(cursor):
+            progress(f"  {forgotten} customers of an interrupted earlier run are moved again")
         counts = _move(cursor, _EVERY_CUSTOMER)
+        # Nothing is dropped unless the billing tables give every value back (customers the
+        # old application changes from now on are moved again, and checked, under the lock).
+        _refuse_to_drop_unless_reconstructible(cursor, f"NOT ({_CHANGED_CUSTOMERS})")
     progress(
         f"  moved the billing values of {counts['markers']} customers: "
         f"{counts['service plans']} service plans, {counts['service agreements']} agreements, "
@@ -366,6 +423,7 @@ def move_billing_columns(connection, *, progress: Callable[[str], None] = print)
             _move(cursor, _CHANGED_CUSTOMERS)
             _delete_unused_legacy_plans(cursor)
             progress(f"  moved again {changed} customers written while the move ran")
+            _refuse_to_drop_unless_reconstructible(cursor, _CHANGED_CUSTOMERS)
         cursor.execute(DROP_CHANGES_DDL)
         drops = ", ".join(f"DROP COLUMN IF EXISTS {name}" for name in BILLING_COLUMN_NAMES)
         cursor.execute(f"ALTER TABLE customers {drops}")

@@ -31,10 +31,11 @@ def run(argv: list[str]) -> int:
 def _operator_error(error: Exception) -> tuple[str | None, int]:
     from django.db import DatabaseError, OperationalError, connection
 
+    from billing.legacy import BillingMoveIncomplete
     from routing.operations import LegacySchemaMismatch
     from tenants.operations import LockNotAcquired
 
-    if isinstance(error, LockNotAcquired | LegacySchemaMismatch):
+    if isinstance(error, LockNotAcquired | LegacySchemaMismatch | BillingMoveIncomplete):
         return str(error), EXIT_FAILED
     if isinstance(error, OperationalError) and connection.connection is None:
         return connection_failure_message(error), EXIT_CANNOT_RUN

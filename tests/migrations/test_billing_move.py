@@ -310,3 +310,51 @@ def test_sample_values_land_where_the_mapping_says(billing_db):
     rates = {r for (r,) in billing_db.sql("SELECT custom_rate FROM customer_service_agreements")}
     assert {Decimal("125.00"), Decimal("89.50"), Decimal("0.00")} <= rates
     assert set(AGREEMENT_COLUMNS) | set(PAYMENT_COLUMNS) == set(BILLING_COLUMN_NAMES)
+
+
+def test_stale_markers_of_an_interrupted_run_are_moved_again_not_dropped(billing_db):
+    """An earlier run moved the values, died before dropping the columns, and its billing rows
+    were rolled back with the billing tables: its markers now point at nothing."""
+    legacy = billing_db.contents("customers", ["id", *BILLING_COLUMN_NAMES])
+    billing_db.script(
+        "CREATE TABLE legacy_customer_billing (customer_id uuid PRIMARY KEY, agreement_id uuid, "
+        "payment_method_id uuid, billing_frequency varchar(20)); "
+        "INSERT INTO legacy_customer_billing SELECT id, gen_random_uuid(), gen_random_uuid(), "
+        "NULL FROM customers WHERE service_rate IS NOT NULL OR payment_method_type IS NOT NULL"
+    )
+
+    result = billing_db.manage("migrate", "routing", MOVED)
+
+    assert "customers of an interrupted earlier run are moved again" in result.stdout
+    assert billing_columns_present(billing_db) == set()
+    assert reconstructed(billing_db) == legacy, "every billing value survives in the tables"
+
+
+def test_the_columns_are_not_dropped_when_the_tables_would_not_give_the_values_back(billing_db):
+    # A marker the move trusts (its rows exist) but whose payment method lost a value.
+    billing_db.manage("migrate", "billing", "0003_payment_methods")
+    billing_db.manage("shell", "-c", MOVE_WITHOUT_FINISHING)
+    billing_db.sql(
+        "UPDATE payment_methods SET brand = 'tampered' WHERE id = "
+        "(SELECT payment_method_id FROM legacy_customer_billing "
+        "WHERE payment_method_id IS NOT NULL LIMIT 1)"
+    )
+
+    result = billing_db.manage("migrate", "routing", MOVED, check=False)
+
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: M001 stopped before dropping the billing columns")
+    assert "Traceback" not in result.stderr
+    assert billing_columns_present(billing_db) == set(BILLING_COLUMN_NAMES)
+
+
+MOVE_WITHOUT_FINISHING = """
+from django.db import connection, transaction
+from billing import legacy
+with connection.cursor() as cursor:
+    cursor.execute(legacy.MARKER_DDL)
+    cursor.execute(legacy.CHANGES_DDL)
+with transaction.atomic(), connection.cursor() as cursor:
+    legacy._move(cursor, legacy._EVERY_CUSTOMER)
+"""
