@@ -40,10 +40,11 @@ def admin_organization_ids(request) -> frozenset | None:
     if request.user.is_superuser:
         return None
     if not hasattr(request, "_admin_organization_ids"):
+        # Membership as the API counts it: accepted, in an active organization.
         request._admin_organization_ids = frozenset(
-            OrganizationUser.objects.filter(user=request.user).values_list(
-                "organization_id", flat=True
-            )
+            OrganizationUser.objects.filter(user=request.user, organization__is_active=True)
+            .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
+            .values_list("organization_id", flat=True)
         )
     return request._admin_organization_ids
 

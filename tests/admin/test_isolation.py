@@ -221,3 +221,19 @@ def test_a_malformed_organization_in_an_add_form_is_a_form_error(client, acme, a
 
     assert response.status_code == 200
     assert "organization" in response.context["adminform"].form.errors
+
+
+def test_a_pending_invitation_gives_no_admin_access(client, acme, blue, acme_staff):
+    from routing.models import Customer
+    from tenants.models import OrganizationUser, Role
+
+    OrganizationUser.objects.create(
+        organization=blue.organization,
+        user=acme_staff,
+        role=Role.ADMIN,
+        invitation_token="0" * 64,
+    )
+    client.force_login(acme_staff)
+
+    for other_id in ids(Customer, blue):
+        assert client.get(url(Customer, "change", other_id)).status_code == 404
