@@ -44,7 +44,7 @@ from collections.abc import Callable
 from django.db import transaction
 from psycopg import sql
 
-from routing.legacy import BILLING_COLUMN_NAMES
+from routing.legacy import BILLING_COLUMN_NAMES, has_billing_columns
 from tenants.operations import with_short_lock
 
 logger = logging.getLogger(__name__)
@@ -267,15 +267,6 @@ def legacy_customers_sql() -> str:
     )
 
 
-def billing_columns_exist(cursor) -> bool:
-    cursor.execute(
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'customers'::regclass "
-        "AND attnum > 0 AND NOT attisdropped AND attname = ANY(%s)",
-        [list(BILLING_COLUMN_NAMES)],
-    )
-    return cursor.fetchone()[0] > 0
-
-
 def snapshot_had_billing_columns(cursor) -> bool:
     """Whether customers had the billing columns when the pre-migration snapshot was taken.
 
@@ -395,7 +386,7 @@ def move_billing_columns(connection, *, progress: Callable[[str], None] = print)
     """
     with connection.cursor() as cursor:
         cursor.execute(MARKER_DDL)
-        if not billing_columns_exist(cursor):
+        if not has_billing_columns(cursor):
             progress("  customers has no billing columns: nothing to move, nothing to drop")
             return
 

@@ -21,9 +21,6 @@ class CustomerViewSet(OrganizationScopedViewSet):
     ordering_fields = ["display_name", "service_day", "created_at", "updated_at"]
     ordering = ["display_name", "id"]
 
-    def safely_get_queryset(self, queryset):
-        return queryset.select_related("organization")
-
 
 class DriverViewSet(OrganizationScopedViewSet):
     model = Driver
@@ -34,9 +31,6 @@ class DriverViewSet(OrganizationScopedViewSet):
     ordering_fields = ["name", "created_at"]
     ordering = ["name", "id"]
 
-    def safely_get_queryset(self, queryset):
-        return queryset.select_related("organization")
-
 
 class RouteViewSet(OrganizationScopedViewSet):
     model = Route
@@ -46,9 +40,6 @@ class RouteViewSet(OrganizationScopedViewSet):
     ordering_fields = ["service_day", "created_at"]
     ordering = ["service_day", "id"]
 
-    def safely_get_queryset(self, queryset):
-        return queryset.select_related("organization")
-
 
 class RouteStopViewSet(OrganizationScopedViewSet):
     model = RouteStop
@@ -57,6 +48,3 @@ class RouteStopViewSet(OrganizationScopedViewSet):
     filterset_class = RouteStopFilter
     ordering_fields = ["sequence", "created_at"]
     ordering = ["route_id", "sequence", "id"]
-
-    def safely_get_queryset(self, queryset):
-        return queryset.select_related("organization")

@@ -124,6 +124,16 @@ BILLING_COLUMNS: tuple[Column, ...] = _columns(
 BILLING_COLUMN_NAMES = tuple(column.name for column in BILLING_COLUMNS)
 
 
+def has_billing_columns(cursor) -> bool:
+    """Whether customers (in the current schema) has the billing columns of plan step M001."""
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'customers'::regclass "
+        "AND attnum > 0 AND NOT attisdropped AND attname = ANY(%s))",
+        [list(BILLING_COLUMN_NAMES)],
+    )
+    return cursor.fetchone()[0]
+
+
 @dataclass(frozen=True)
 class Difference:
     table: str

@@ -103,8 +103,10 @@ class OrganizationScopedViewSet(OrganizationContextMixin, viewsets.ModelViewSet)
         return self.safely_get_queryset(queryset)
 
     def safely_get_queryset(self, queryset):
-        """Narrow the organization's queryset (select_related, extra filters). Never widen it."""
-        return queryset
+        """Narrow the organization's queryset (select_related, extra filters). Never widen it.
+
+        By default the organization is joined in: every serializer shows it."""
+        return queryset.select_related("organization")
 
     def dangerously_get_queryset(self):
         """Replace the organization-scoped queryset entirely. Implementing this is a decision to

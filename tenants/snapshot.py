@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_COLUMNS, LEGACY_TABLES
+from routing.legacy import (
+    BILLING_COLUMN_NAMES,
+    LEGACY_COLUMNS,
+    LEGACY_TABLES,
+    has_billing_columns,
+)
 
 
 def rows_table(table: str) -> str:
@@ -53,15 +58,8 @@ def checksum_expression(digest: sql.Composable) -> sql.Composable:
 def legacy_columns_present(cursor, table: str) -> list[str]:
     """The contract's columns of `table`, plus the billing columns on customers when they exist."""
     columns = [column.name for column in LEGACY_COLUMNS[table]]
-    if table == "customers":
-        cursor.execute(
-            "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = 'customers' "
-            "AND column_name = ANY(%s)",
-            [list(BILLING_COLUMN_NAMES)],
-        )
-        if cursor.fetchone()[0]:
-            columns += BILLING_COLUMN_NAMES
+    if table == "customers" and has_billing_columns(cursor):
+        columns += BILLING_COLUMN_NAMES
     return columns
 
 
