@@ -11,6 +11,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.services import api_token_issue, api_token_revoke
+from tenants.context import organization_context
 from tenants.api import OrganizationContextMixin
 from tenants.models import OrganizationUser
 
@@ -99,9 +100,10 @@ class AuthTokenView(OrganizationContextMixin, APIView):
                 "wrong email or password; check both, or reset the password"
             )
         membership = _membership(user, data.get("organization"))
-        token, api_token = api_token_issue(
-            user=user, organization=membership.organization, name=data["name"]
-        )
+        with organization_context(membership.organization):  # the token row is that one's
+            token, api_token = api_token_issue(
+                user=user, organization=membership.organization, name=data["name"]
+            )
         body = {
             "token": token,
             "token_type": "Bearer",

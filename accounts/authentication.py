@@ -16,9 +16,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from accounts.models import User
 from accounts.selectors import api_token_for_key
 from accounts.services import api_token_record_use
-from tenants.models import Role
+from tenants.claims import platform_access, set_claim_user
+from tenants.context import organization_context
+from tenants.models import Organization, Role
 from tenants.services import (
     ORGANIZATION_HEADER,
     OrganizationNotFound,
@@ -53,7 +56,23 @@ class BearerTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 f"invalid, expired or revoked token; {NEW_TOKEN_HINT}"
             )
-        user, organization = api_token.user, api_token.organization
+        # From here on the request is the token's user's: PostgreSQL shows it that account, its
+        # memberships and the organizations it belongs to (tenants.claims).
+        set_claim_user(api_token.user_id)
+        user = User.objects.filter(pk=api_token.user_id).first()
+        organization = Organization.objects.filter(pk=api_token.organization_id).first()
+        if user is None or organization is None:
+            # The organization is hidden once the membership is gone; its slug, which the token's
+            # holder knew, is still worth naming.
+            with platform_access():
+                slug = Organization.objects.filter(pk=api_token.organization_id).values_list(
+                    "slug", flat=True
+                ).first()
+            raise exceptions.AuthenticationFailed(
+                f"this token's user is no longer an active member of organization '{slug}'; "
+                f"ask an owner to re-invite you, then {NEW_TOKEN_HINT}"
+            )
+        api_token.user, api_token.organization = user, organization
         if not organization.is_active:
             raise exceptions.AuthenticationFailed(
                 f"organization '{organization.slug}' is deactivated; an operator can "
@@ -81,7 +100,8 @@ class BearerTokenAuthentication(BaseAuthentication):
 
         request.organization = organization
         request.organization_role = Role(membership.role)
-        api_token_record_use(api_token=api_token)
+        with organization_context(organization):  # the token row is that organization's
+            api_token_record_use(api_token=api_token)
         return user, api_token
 
     def authenticate_header(self, request):

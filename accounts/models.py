@@ -1,4 +1,10 @@
-"""The user: email login (case-insensitive), Argon2id passwords, hashed one-time tokens."""
+"""The user: email login (case-insensitive), Argon2id passwords, hashed one-time tokens.
+
+The password hash is not a model field: the application role may not read `users.password_hash`
+(issue 8). `User.password` reads it through `tenancy_password_hash()`, which answers only for the
+transaction's own claimed user and the platform, and saving writes it through
+`tenancy_set_password_hash()`, guarded in PostgreSQL (tenants.verification).
+"""
 
 import uuid
 from datetime import timedelta
@@ -6,7 +12,7 @@ from datetime import timedelta
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.functions import RandomUUID
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Lower, Now
 from django.utils import timezone as django_timezone
 
@@ -19,7 +25,13 @@ class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        """The account with this email. Row level security shows the application role only the
+        accounts of its claim; sign-in looks the id up through tenancy_account_id() and reads the
+        row as that account (accounts.backends)."""
+        account = account_id_for_email(username, using=self._db)
+        if account is None:
+            raise self.model.DoesNotExist(f"no account with email {username!r}")
+        return self.get(pk=account)
 
     def create_user(self, email, password=None, **fields):
         if not email:
@@ -34,12 +46,23 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
 
+def account_id_for_email(email: str, *, using: str | None = None):
+    """The id of the account with this email (case-insensitive), or None; nothing else of it."""
+    if not isinstance(email, str) or "\x00" in email:
+        return None
+    with connections[using or "default"].cursor() as cursor:
+        cursor.execute("SELECT tenancy_account_id(%s)", [email])
+        return cursor.fetchone()[0]
+
+
+_UNUSABLE = "!"  # users.password_hash's DEFAULT (accounts.0003): an unusable password
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(
         primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
     )
     email = models.EmailField(max_length=255, unique=True)
-    password = models.CharField("password", max_length=255, db_column="password_hash")
     first_name = models.CharField(max_length=100, blank=True, default="")
     last_name = models.CharField(max_length=100, blank=True, default="")
 
@@ -96,6 +119,51 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.email
+
+    # --- the password hash, outside the ORM ---------------------------------------------------
+
+    @property
+    def password(self) -> str:
+        if "_password_hash" not in self.__dict__:
+            self.__dict__["_password_hash"] = self._stored_password_hash()
+        return self.__dict__["_password_hash"]
+
+    @password.setter
+    def password(self, value: str) -> None:
+        self.__dict__["_password_hash"] = value
+        self.__dict__["_password_hash_changed"] = True
+
+    def _stored_password_hash(self) -> str:
+        if self._state.adding or self.pk is None:
+            return _UNUSABLE
+        with connections[self._state.db or "default"].cursor() as cursor:
+            cursor.execute("SELECT tenancy_password_hash(%s)", [self.pk])
+            row = cursor.fetchone()
+        # Another account's hash is not ours to read: it verifies nothing.
+        return row[0] if row and row[0] else _UNUSABLE
+
+    def save(self, *args, update_fields=None, **kwargs):
+        adding = self._state.adding
+        changed = self.__dict__.pop("_password_hash_changed", False)
+        if update_fields is not None:
+            update_fields = [name for name in update_fields if name != "password"]
+        super().save(*args, update_fields=update_fields, **kwargs)
+        # A new account's DEFAULT is unusable already: only a real hash needs writing.
+        if changed and not (adding and not self.has_usable_password()):
+            with connections[self._state.db or "default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT tenancy_set_password_hash(%s, %s)", [self.pk, self.password]
+                )
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        if fields is not None and "password" in fields:
+            fields = [name for name in fields if name != "password"]
+            self.__dict__.pop("_password_hash", None)
+            if not fields:
+                return
+        elif fields is None:
+            self.__dict__.pop("_password_hash", None)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip() or self.email

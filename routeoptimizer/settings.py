@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # A fresh claim state per request (what PostgreSQL's row level security is told).
+    "tenants.middleware.RequestClaimsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -109,6 +111,13 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+# Sign-in and sessions through the narrow paths the application role has to the account tables
+# (row level security hides other accounts, password hashes and session keys from it).
+AUTHENTICATION_BACKENDS = ["accounts.backends.AccountBackend"]
+SESSION_ENGINE = "accounts.sessions"
+# The key of the organization claim PostgreSQL verifies (tenants.claims); unset, derived from
+# SECRET_KEY. `migrate` (or `manage.py tenancy_key install`) stores it in the database.
+ROUTEOPTIMIZER_TENANCY_KEY = env("ROUTEOPTIMIZER_TENANCY_KEY", default="")
 # Argon2id for every new hash; bcrypt hashes from the old application still verify and are
 # re-hashed with Argon2 on the next successful login.
 PASSWORD_HASHERS = [

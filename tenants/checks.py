@@ -47,3 +47,33 @@ def check_application_role(app_configs=None, databases=None, **kwargs):
             id="tenants.W001",
         )
     ]
+
+
+TENANCY_KEY_HINT = (
+    "Run `python manage.py tenancy_key install` (as the owner, MIGRATION_DATABASE_URL) with the "
+    "SECRET_KEY / ROUTEOPTIMIZER_TENANCY_KEY the application runs with, or `migrate`, which "
+    "installs it."
+)
+
+
+@checks.register(checks.Tags.database)
+def check_tenancy_key(app_configs=None, databases=None, **kwargs):
+    """tenants.E002: the claims Django signs do not verify, so every tenant query sees nothing."""
+    if not databases or "default" not in databases:
+        return []
+    from tenants.verification import claim_verifies
+
+    try:
+        verifies = claim_verifies(connections["default"])
+    except DatabaseError:
+        return []  # an unreachable database is reported by the command itself, in one line
+    if verifies is not False:
+        return []
+    return [
+        checks.Error(
+            "the database does not know the tenancy key this application signs with: every "
+            "tenant query will see nothing.",
+            hint=TENANCY_KEY_HINT,
+            id="tenants.E002",
+        )
+    ]

@@ -46,7 +46,8 @@ def host_and_port(settings_dict: dict) -> tuple[str, str]:
 # Tables whose rows row level security could hide from the current session: not a superuser or
 # BYPASSRLS role, not the owner of an unforced table, and not a session with `app.unscoped = on`
 # (the owner role's maintenance sessions carry it, see tenants.roles) on a table whose policies
-# honour it.
+# honour it (tenants.0005's directly, tenants.0007's through tenancy_is_platform(), for the
+# owner's sessions).
 HIDDEN_BY_ROW_LEVEL_SECURITY = """
 SELECT format('%%I.%%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -57,7 +58,8 @@ WHERE c.relrowsecurity
   AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE'))
   AND NOT (coalesce(current_setting('app.unscoped', true), '') = 'on'
            AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid
-                       AND pg_get_expr(p.polqual, p.polrelid) LIKE '%%app.unscoped%%'))
+                       AND (pg_get_expr(p.polqual, p.polrelid) LIKE '%%app.unscoped%%'
+                            OR pg_get_expr(p.polqual, p.polrelid) LIKE '%%tenancy_%%')))
 ORDER BY 1
 """
 

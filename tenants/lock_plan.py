@@ -90,6 +90,9 @@ LOCK_PLAN: dict[str, LockPlan] = {
     ),
     "tenants.0002_organizations": _new_table(),
     "accounts.0001_users": _new_table(),
+    "accounts.0003_password_hash_outside_the_orm": LockPlan(
+        NO_LOCK, None, False, "a column DEFAULT on users (catalog-only); users is not legacy"
+    ),
     "accounts.0002_api_tokens": _new_table(),
     "tenants.0003_organization_users": _new_table(),
     "tenants.0004_seed_default_organization": _new_table(
@@ -134,6 +137,13 @@ LOCK_PLAN: dict[str, LockPlan] = {
     ),
     "tenants.0006_application_role_privileges": LockPlan(
         NO_LOCK, None, False, "GRANTs to the application role change the catalog's ACLs only"
+    ),
+    "tenants.0007_verified_organization": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "customers, drivers, routes, route_stops and the five billing tables",
+        False,
+        "milliseconds per table, one table at a time (the policies are replaced, catalog-only), "
+        "50 ms lock_timeout and retried; the account tables are the new application's own",
     ),
 }
 

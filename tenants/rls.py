@@ -3,20 +3,19 @@ of every tenant table, and the contract step that FORCEs it.
 
 Policies on each tenant table, for every role that row level security binds (PUBLIC: the
 application role always; the owner once FORCEd; superusers and BYPASSRLS roles never):
-- `organization_isolation`: the rows of the organization in `app.current_organization_id`, for
-  reading and writing; every organization's while `app.unscoped = on`. tenants.connection puts
-  both on each transaction: the organization from the ContextVar ('' matches no row), and
-  `unscoped` only for the queries of the `unscoped` managers. The owner's maintenance sessions
-  carry `app.unscoped = on` (tenants.roles).
+- `organization_isolation`: the rows of the organizations that `tenancy_organizations()`
+  returns, for reading and writing: the organizations of the transaction's verified claim
+  (tenants.claims, tenants.verification), every organization for the platform (a verified
+  platform claim, or the owner's own maintenance sessions), none without a claim. No plain
+  setting widens it.
 - on tables with global templates (service_plans): `global_templates_readable` (rows without an
-  organization, read by everyone) and `global_templates_unscoped` (written through `unscoped`).
+  organization, read by everyone) and `global_templates_platform` (written by the platform).
 Naming no role keeps the schema independent of the role names of a deployment.
 
-One policy, not a second permissive one for `unscoped`: PostgreSQL ORs permissive policies, and
-`organization_id = X OR <setting> = 'on'` cannot use the organization_id index, so every query
-would scan its table. `organization_id = ANY (CASE WHEN <unscoped> THEN ARRAY(SELECT id FROM
-organizations) ELSE ARRAY[X] END)` is an index condition; the organizations subquery is an
-InitPlan that runs only for unscoped queries.
+One policy, not a second permissive one for the platform: PostgreSQL ORs permissive policies,
+and `organization_id = X OR <platform>` cannot use the organization_id index, so every query
+would scan its table. `organization_id = ANY ((SELECT tenancy_organizations())::uuid[])` is an index
+condition; the function runs once per statement, as an InitPlan.
 
 Every DDL statement here is catalog-only and takes ACCESS EXCLUSIVE on its table for
 milliseconds: it runs through tenants.operations.run_ddl_with_short_lock (short lock_timeout,
@@ -28,7 +27,6 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from tenants.connection import ORGANIZATION_SETTING, UNSCOPED_SETTING
 from tenants.operations import column_exists, default_organization_id, run_ddl_with_short_lock
 
 # The tables the old application writes: their organization_id has a column DEFAULT (the
@@ -37,25 +35,19 @@ LEGACY_TENANT_TABLES = ("customers", "drivers", "routes", "route_stops")
 
 ORGANIZATION_POLICY = "organization_isolation"
 GLOBAL_TEMPLATES_POLICY = "global_templates_readable"
-GLOBAL_TEMPLATES_UNSCOPED_POLICY = "global_templates_unscoped"
+GLOBAL_TEMPLATES_PLATFORM_POLICY = "global_templates_platform"
 _ALL_POLICIES = (
     ORGANIZATION_POLICY,
     GLOBAL_TEMPLATES_POLICY,
-    GLOBAL_TEMPLATES_UNSCOPED_POLICY,
+    GLOBAL_TEMPLATES_PLATFORM_POLICY,
+    "global_templates_unscoped",  # tenants.0005's, replaced by tenants.0007
     "unscoped_access",  # an earlier draft's; dropped wherever it is found
 )
 
-_CURRENT = sql.SQL("NULLIF(current_setting({}, true), '')::uuid").format(
-    sql.Literal(ORGANIZATION_SETTING)
-)
-_UNSCOPED = sql.SQL("current_setting({}, true) = 'on'").format(sql.Literal(UNSCOPED_SETTING))
-_VISIBLE = sql.SQL(
-    "organization_id = ANY (CASE WHEN {unscoped} THEN ARRAY(SELECT id FROM organizations) "
-    "ELSE ARRAY[{current}] END)"
-).format(unscoped=_UNSCOPED, current=_CURRENT)
-_WRITABLE = sql.SQL("organization_id = {current} OR {unscoped}").format(
-    current=_CURRENT, unscoped=_UNSCOPED
-)
+# `(SELECT f())`: an InitPlan, run once per statement; `organization_id = ANY ($1)` stays an
+# index condition on organization_id.
+_VISIBLE = sql.SQL("organization_id = ANY ((SELECT tenancy_organizations())::uuid[])")
+_PLATFORM = sql.SQL("(SELECT tenancy_is_platform())")
 
 
 def tenant_tables() -> list[str]:
@@ -75,7 +67,7 @@ def _create_policies(table: str, *, global_templates: bool) -> list[sql.Composed
     identifier = sql.Identifier(table)
     statements = [
         sql.SQL("CREATE POLICY {} ON {} USING ({}) WITH CHECK ({})").format(
-            sql.Identifier(ORGANIZATION_POLICY), identifier, _VISIBLE, _WRITABLE
+            sql.Identifier(ORGANIZATION_POLICY), identifier, _VISIBLE, _VISIBLE
         )
     ]
     if global_templates:
@@ -84,7 +76,7 @@ def _create_policies(table: str, *, global_templates: bool) -> list[sql.Composed
                 sql.Identifier(GLOBAL_TEMPLATES_POLICY), identifier
             ),
             sql.SQL("CREATE POLICY {} ON {} USING (organization_id IS NULL AND {})").format(
-                sql.Identifier(GLOBAL_TEMPLATES_UNSCOPED_POLICY), identifier, _UNSCOPED
+                sql.Identifier(GLOBAL_TEMPLATES_PLATFORM_POLICY), identifier, _PLATFORM
             ),
         ]
     return statements
@@ -99,15 +91,19 @@ def _drop_policies(table: str) -> list[sql.Composed]:
     ]
 
 
-def enable_row_level_security(connection, table: str, *, global_templates: bool = False) -> None:
+def enable_row_level_security(
+    connection, table: str, *, global_templates: bool = False, create_policies=None
+) -> None:
     """(Re)create the policies of `table` and ENABLE row level security on it (not FORCE).
 
     One short transaction for the table; running it again replaces the policies with the
-    current ones, so an interrupted migrate resumes.
+    current ones, so an interrupted migrate resumes. `create_policies` (table, global_templates)
+    -> statements: a migration's frozen policies instead of the current ones.
     """
+    create_policies = create_policies or _create_policies
     statements = [
         *_drop_policies(table),
-        *_create_policies(table, global_templates=global_templates),
+        *create_policies(table, global_templates=global_templates),
         sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(sql.Identifier(table)),
     ]
     run_ddl_with_short_lock(connection, sql.SQL("; ").join(statements))

@@ -34,6 +34,20 @@ def django_db_setup(django_db_setup):
     use_role(OWNER)
 
 
+@pytest.fixture(autouse=True)
+def platform_claims(request):
+    """Test setup code acts as the platform (it builds two organizations' rows, their accounts
+    and memberships), as a superuser's admin would: tenants.claims signs it the platform claim
+    while no organization is current. Requests through the test client start their own claim
+    state (tenants.middleware), and `organization_context` narrows to one organization, so what
+    the suite asserts about isolation still goes through PostgreSQL's verification. Suites about
+    the database boundary itself opt out with the `no_platform_claims` marker."""
+    from tenants.claims import platform_access
+
+    with platform_access(not request.node.get_closest_marker("no_platform_claims")):
+        yield
+
+
 @pytest.fixture
 def make_scratch_db():
     """Create empty databases of their own on the test server; all dropped after the test."""

@@ -51,7 +51,21 @@ class OrganizationOwnedFactory(factory.django.DjangoModelFactory):
 # --- tenants and routing -----------------------------------------------------------------------
 
 
-class OrganizationFactory(factory.django.DjangoModelFactory):
+class PlatformFactory(factory.django.DjangoModelFactory):
+    """Creates a row that only the platform may create (an organization, an account, a
+    membership) as test set-up: outside any organization, where the suite is the platform
+    (tests/conftest.py), whatever organization the test itself runs in."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        with organization_context(None):
+            return super()._create(model_class, *args, **kwargs)
+
+
+class OrganizationFactory(PlatformFactory):
     class Meta:
         model = Organization
 
@@ -189,7 +203,7 @@ class RouteStopFactory(OrganizationOwnedFactory):
     sequence = factory.Sequence(lambda n: n + 1)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(PlatformFactory):
     class Meta:
         model = User
 
@@ -197,7 +211,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery staple")
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(PlatformFactory):
     class Meta:
         model = OrganizationUser
 

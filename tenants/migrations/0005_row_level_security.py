@@ -35,6 +35,7 @@ defaults the contract step may have dropped, so the old application works again.
 
 from django.db import migrations
 
+from tenants.migrations._setting_policies import create_setting_policies
 from tenants.rls import contract_tenancy, disable_row_level_security, enable_row_level_security
 
 # Frozen: this migration's tables, whatever the models say later (a later tenant table gets its
@@ -55,7 +56,10 @@ TENANT_TABLES = {
 def enable(apps, schema_editor):
     for table, global_templates in TENANT_TABLES.items():
         enable_row_level_security(
-            schema_editor.connection, table, global_templates=global_templates
+            schema_editor.connection,
+            table,
+            global_templates=global_templates,
+            create_policies=create_setting_policies,
         )
 
 

@@ -331,8 +331,9 @@ def test_organization_with_usage_cannot_be_deleted_by_accident():
 
     with pytest.raises(ProtectedError):
         record.organization.delete()
-    # Nor in SQL: the foreign key is NO ACTION (and the trigger would refuse a cascade).
-    with violates("usage_tracking"), connection.cursor() as cursor:
+    # Nor in SQL: the foreign key is NO ACTION (and the trigger would refuse a cascade). Deleting
+    # an organization is the platform's: outside any organization.
+    with organization_context(None), violates("usage_tracking"), connection.cursor() as cursor:
         cursor.execute("DELETE FROM organizations WHERE id = %s", [record.organization_id])
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 

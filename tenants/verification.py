@@ -1,0 +1,763 @@
+"""The database side of the verified organization claim, and of the account tables' boundary.
+
+Installed by tenants.0007_verified_organization (and re-run by every `migrate`: each statement
+replaces what it defines). See tenants.claims for the claim itself and docs/tenant-isolation.md
+for the whole design. In short:
+
+- `tenancy_keys` holds the claim key's HMAC pads; only the owner reads it.
+- `tenancy_claim()` (SECURITY DEFINER) verifies `app.tenancy_claim` and returns its user, its
+  organizations and its platform flag, or NULLs when it is missing, forged, for another backend
+  or for another backend or transaction. `tenancy_is_platform()` is true for a verified platform claim and
+  for the owner's own sessions (session_user owns the tables and said `app.unscoped = on` at
+  start-up, tenants.roles); `tenancy_organizations()` is what the tenant policies compare with:
+  every organization's id for the platform, the claim's ids otherwise. Nothing else widens it:
+  `app.unscoped`, `app.current_organization_id` or any other setting the application role may
+  write means nothing to these functions.
+- The account tables (users, organization_users, api_tokens, organizations, django_admin_log,
+  django_session) get row level security and guards of their own, the snapshot tables and the
+  key table are the owner's alone, and Django's permission tables are read-only but for the
+  platform.
+
+Every function pins `search_path` (pg_catalog first, pg_temp last) and names the schema of
+every table it reads, so an object the application role creates cannot stand in for one.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from tenants.claims import CLAIM_SETTING, TRANSACTION_START_SQL, key_id, key_pads, tenancy_key
+
+ROLE_RANKS = {"owner": 5, "admin": 4, "manager": 3, "technician": 2, "readonly": 1}
+
+_FUNCTIONS = (
+    "tenancy_claim()",
+    "tenancy_is_platform()",
+    "tenancy_session_owns_tables()",
+    "tenancy_organizations()",
+    "tenancy_user_id()",
+    "tenancy_current_organization()",
+    "tenancy_member_role(uuid, uuid)",
+    "tenancy_account_id(text)",
+    "tenancy_password_hash(uuid)",
+    "tenancy_set_password_hash(uuid, text)",
+    "tenancy_api_token(text)",
+    "tenancy_session_load(text)",
+    "tenancy_session_exists(text)",
+    "tenancy_session_save(text, text, timestamptz, boolean)",
+    "tenancy_session_delete(text)",
+    "tenancy_session_clear_expired()",
+    "tenancy_guard_users()",
+    "tenancy_guard_memberships()",
+    "tenancy_guard_organizations()",
+)
+
+# Tables only the owner may touch: the key, and the pre-migration snapshot (every legacy row's
+# id and digest, across organizations).
+OWNER_ONLY_TABLES = ("tenancy_keys", "tenancy_legacy_snapshot", "django_session")
+OWNER_ONLY_PREFIXES = ("tenancy_snapshot_rows_",)
+# Read by everyone, written only by the platform (a superuser's admin, or the owner).
+PLATFORM_WRITTEN_TABLES = (
+    "auth_group",
+    "auth_group_permissions",
+    "auth_permission",
+    "django_content_type",
+    "users_groups",
+    "users_user_permissions",
+)
+# Organization fields that are the platform's to change: plan, limits, subscription, Stripe.
+PLATFORM_ORGANIZATION_FIELDS = (
+    "plan_tier",
+    "subscription_status",
+    "trial_ends_at",
+    "trial_days",
+    "stripe_customer_id",
+    "stripe_subscription_id",
+    "max_users",
+    "max_customers",
+    "max_techs",
+    "max_routes_per_day",
+    "features_enabled",
+    "is_active",
+)
+
+_ACCOUNT_POLICY_TABLES = (
+    "users",
+    "organization_users",
+    "api_tokens",
+    "organizations",
+    "django_admin_log",
+    *PLATFORM_WRITTEN_TABLES,
+)
+
+
+def _schema(connection) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        return cursor.fetchone()[0]
+
+
+def _run(connection, statements) -> None:
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def _format(template: str, schema: str, **extra) -> sql.Composed:
+    return sql.SQL(template).format(s=sql.Identifier(schema), **extra)
+
+
+# --- the claim functions --------------------------------------------------------------------------
+
+_DEFINER = "SECURITY DEFINER PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp"
+
+_CLAIM_FUNCTIONS = [
+    """
+    CREATE TABLE IF NOT EXISTS {s}.tenancy_keys (
+        key_id text PRIMARY KEY,
+        inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64),
+        outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64),
+        installed_at timestamptz NOT NULL DEFAULT now()
+    )
+    """,
+    "REVOKE ALL ON {s}.tenancy_keys FROM PUBLIC",
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_claim(
+        OUT user_id uuid, OUT organization_ids uuid[], OUT platform boolean
+    ) LANGUAGE plpgsql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+    DECLARE
+        claim text := current_setting({setting}, true);
+        parts text[];
+        pads record;
+    BEGIN
+        IF claim IS NULL OR claim = '' OR length(claim) > 100000 THEN
+            RETURN;
+        END IF;
+        parts := string_to_array(claim, '.');
+        IF cardinality(parts) <> 8 OR parts[1] <> 'v1' THEN
+            RETURN;
+        END IF;
+        SELECT k.inner_pad, k.outer_pad INTO pads FROM {s}.tenancy_keys k WHERE k.key_id = parts[2];
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        IF encode(sha256(pads.outer_pad || sha256(pads.inner_pad
+                  || convert_to(array_to_string(parts[1:7], '.'), 'UTF8'))), 'hex') <> parts[8]
+        THEN
+            RETURN;
+        END IF;
+        -- Signed, so well-formed: the rest binds it to this backend's current transaction.
+        IF parts[3] <> pg_backend_pid()::text OR parts[4] <> {transaction_start}::text THEN
+            RETURN;
+        END IF;
+        user_id := nullif(parts[6], '')::uuid;
+        organization_ids := CASE WHEN parts[7] = '' THEN '{{}}'::uuid[]
+                                 ELSE string_to_array(parts[7], ',')::uuid[] END;
+        platform := parts[5] = '1';
+    END
+    $fn$
+    """,
+    # The owner's own sessions (an operator in psql, a maintenance command): the guards on the
+    # account tables let them through, with or without `app.unscoped`.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_session_owns_tables() RETURNS boolean
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT pg_has_role(session_user,
+                           (SELECT relowner FROM pg_class WHERE oid = {organizations}::regclass),
+                           'USAGE')
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_is_platform() RETURNS boolean
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT coalesce((SELECT (c).platform FROM (SELECT {s}.tenancy_claim() AS c) v), false)
+            OR (coalesce(current_setting('app.unscoped', true), '') = 'on'
+                AND {s}.tenancy_session_owns_tables())
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_organizations() RETURNS uuid[]
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT CASE WHEN {s}.tenancy_is_platform() THEN ARRAY(SELECT id FROM {s}.organizations)
+                    ELSE coalesce(({s}.tenancy_claim()).organization_ids, '{{}}') END
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_user_id() RETURNS uuid
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$ SELECT ({s}.tenancy_claim()).user_id $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_current_organization() RETURNS uuid
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT CASE WHEN cardinality(ids) = 1 THEN ids[1] END
+        FROM (SELECT ({s}.tenancy_claim()).organization_ids AS ids) v
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_member_role(organization uuid, member uuid)
+    RETURNS text LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT m.role FROM {s}.organization_users m
+        WHERE m.organization_id = organization AND m.user_id = member
+          AND (m.invitation_token IS NULL OR m.invitation_accepted_at IS NOT NULL)
+    $fn$
+    """,
+]
+
+
+def install_claim_functions(connection) -> None:
+    """Create (or replace) the key table and the claim functions; the application role may
+    call the functions but not read the key table."""
+    schema = _schema(connection)
+    _run(
+        connection,
+        [
+            _format(
+                template,
+                schema,
+                setting=sql.Literal(CLAIM_SETTING),
+                transaction_start=sql.SQL(TRANSACTION_START_SQL),
+                organizations=sql.Literal(f'"{schema}".organizations'),
+            )
+            for template in _CLAIM_FUNCTIONS
+        ],
+    )
+
+
+def install_key(connection, raw_key: str | None = None) -> str:
+    """Store the pads of the claim key Django signs with (idempotent); returns its key id."""
+    key = tenancy_key(raw_key)
+    inner, outer = key_pads(key)
+    identifier = key_id(key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {}.tenancy_keys (key_id, inner_pad, outer_pad) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key_id) DO NOTHING"
+            ).format(sql.Identifier(_schema(connection))),
+            [identifier, inner, outer],
+        )
+    return identifier
+
+
+def installed_key_ids(connection) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key_id FROM tenancy_keys ORDER BY installed_at")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def prune_keys(connection, *, keep: list[str]) -> list[str]:
+    """Remove every installed key but `keep`; returns the ids removed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM tenancy_keys WHERE key_id <> ALL(%s) RETURNING key_id", [list(keep)]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- account tables -------------------------------------------------------------------------------
+
+_ACCOUNT_FUNCTIONS = [
+    # Sign-in: an account's id by email (case-insensitive), nothing else about it.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_account_id(email text) RETURNS uuid
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT u.id FROM {s}.users u WHERE lower(u.email) = lower($1) LIMIT 1
+    $fn$
+    """,
+    # A password hash: only the claim's own user's (or the platform's).
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_password_hash(account uuid) RETURNS text
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT u.password_hash FROM {s}.users u
+        WHERE u.id = account AND (account = {s}.tenancy_user_id() OR {s}.tenancy_is_platform())
+    $fn$
+    """,
+    # A new password hash: tenancy_guard_users decides whether this session may set it.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_set_password_hash(account uuid, hash text)
+    RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $fn$
+    BEGIN
+        UPDATE {s}.users SET password_hash = hash WHERE id = account;
+        RETURN FOUND;
+    END
+    $fn$
+    """,
+    # An API token by the SHA-256 of its secret: no listing.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_api_token(digest text) RETURNS SETOF {s}.api_tokens
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$ SELECT * FROM {s}.api_tokens t WHERE t.key_hash = digest $fn$
+    """,
+    # Sessions, by the hash of their key only (accounts.sessions): no listing, no key stored.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_session_load(digest text) RETURNS text
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT s.session_data FROM {s}.django_session s
+        WHERE s.session_key = digest AND s.expire_date > now()
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_session_exists(digest text) RETURNS boolean
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$ SELECT EXISTS (SELECT 1 FROM {s}.django_session WHERE session_key = digest) $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_session_save(
+        digest text, data text, expires timestamptz, must_create boolean
+    ) RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $fn$
+    BEGIN
+        IF must_create THEN
+            INSERT INTO {s}.django_session (session_key, session_data, expire_date)
+            VALUES (digest, data, expires) ON CONFLICT (session_key) DO NOTHING;
+        ELSE
+            INSERT INTO {s}.django_session (session_key, session_data, expire_date)
+            VALUES (digest, data, expires)
+            ON CONFLICT (session_key) DO UPDATE
+            SET session_data = EXCLUDED.session_data, expire_date = EXCLUDED.expire_date;
+        END IF;
+        RETURN FOUND;
+    END
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_session_delete(digest text) RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+        DELETE FROM {s}.django_session WHERE session_key = digest
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_session_clear_expired() RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+        DELETE FROM {s}.django_session WHERE expire_date < now()
+    $fn$
+    """,
+    # users: nobody but the platform grants staff or superuser; password, email and active flag
+    # change only for oneself, or for a member of the claim's organizations who belongs to no
+    # other organization, by an owner or admin there.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_guard_users() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    DECLARE
+        actor uuid;
+        target uuid;
+        sensitive boolean;
+    BEGIN
+        IF {s}.tenancy_is_platform() OR {s}.tenancy_session_owns_tables() THEN
+            RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+        END IF;
+        IF TG_OP = 'INSERT' THEN
+            IF NEW.is_superuser OR NEW.is_staff THEN
+                RAISE EXCEPTION 'only the platform creates staff or superuser accounts'
+                    USING ERRCODE = '42501';
+            END IF;
+            RETURN NEW;
+        END IF;
+        IF TG_OP = 'UPDATE' AND (NEW.is_superuser IS DISTINCT FROM OLD.is_superuser
+                                 OR NEW.is_staff IS DISTINCT FROM OLD.is_staff
+                                 OR NEW.id IS DISTINCT FROM OLD.id) THEN
+            RAISE EXCEPTION 'only the platform changes staff or superuser status'
+                USING ERRCODE = '42501';
+        END IF;
+        sensitive := TG_OP = 'DELETE'
+            OR NEW.password_hash IS DISTINCT FROM OLD.password_hash
+            OR NEW.email IS DISTINCT FROM OLD.email
+            OR NEW.is_active IS DISTINCT FROM OLD.is_active;
+        IF NOT sensitive THEN
+            RETURN NEW;
+        END IF;
+        actor := {s}.tenancy_user_id();
+        target := OLD.id;
+        IF actor IS NOT NULL AND actor = target AND TG_OP = 'UPDATE' THEN
+            RETURN NEW;
+        END IF;
+        IF actor IS NULL
+           OR OLD.is_superuser OR OLD.is_staff
+           OR EXISTS (SELECT 1 FROM {s}.organization_users m WHERE m.user_id = target
+                      AND m.organization_id <> ALL({s}.tenancy_organizations()))
+           OR NOT EXISTS (SELECT 1 FROM {s}.organization_users m WHERE m.user_id = target
+                          AND m.organization_id = ANY({s}.tenancy_organizations())
+                          AND {s}.tenancy_member_role(m.organization_id, actor)
+                              IN ('owner', 'admin')) THEN
+            RAISE EXCEPTION 'this account belongs to another organization or to the platform: '
+                'only its owner or a superuser may change its password, email, status or '
+                'delete it' USING ERRCODE = '42501';
+        END IF;
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END
+    $fn$
+    """,
+    # organization_users: members are managed by owners and admins of that organization, who
+    # grant no role above their own; a member may accept their own invitation or pick their
+    # primary organization.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_guard_memberships() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    DECLARE
+        actor uuid;
+        organization uuid;
+        actor_rank int;
+        ranks constant jsonb := {ranks};
+    BEGIN
+        IF {s}.tenancy_is_platform() OR {s}.tenancy_session_owns_tables() THEN
+            RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+        END IF;
+        actor := {s}.tenancy_user_id();
+        IF TG_OP = 'UPDATE' AND actor IS NOT NULL AND OLD.user_id = actor
+           AND (to_jsonb(NEW) - ARRAY['invitation_token', 'invitation_accepted_at',
+                                      'is_primary_org', 'updated_at'])
+             = (to_jsonb(OLD) - ARRAY['invitation_token', 'invitation_accepted_at',
+                                      'is_primary_org', 'updated_at']) THEN
+            RETURN NEW;
+        END IF;
+        organization := CASE WHEN TG_OP = 'INSERT' THEN NEW.organization_id
+                             ELSE OLD.organization_id END;
+        actor_rank := coalesce((ranks ->> {s}.tenancy_member_role(organization, actor))::int, 0);
+        IF actor IS NULL OR actor_rank < 4 THEN
+            RAISE EXCEPTION 'only an owner or admin of the organization manages its members'
+                USING ERRCODE = '42501';
+        END IF;
+        IF TG_OP <> 'INSERT' AND (ranks ->> OLD.role)::int > actor_rank THEN
+            RAISE EXCEPTION 'nobody changes or removes a member whose role is above their own'
+                USING ERRCODE = '42501';
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            IF (ranks ->> NEW.role)::int > actor_rank THEN
+                RAISE EXCEPTION 'nobody grants a role above their own' USING ERRCODE = '42501';
+            END IF;
+            IF NEW.organization_id <> organization
+               OR (TG_OP = 'UPDATE' AND NEW.user_id <> OLD.user_id) THEN
+                RAISE EXCEPTION 'a membership does not move' USING ERRCODE = '42501';
+            END IF;
+        END IF;
+        IF TG_OP <> 'INSERT' AND OLD.role = 'owner'
+           AND (TG_OP = 'DELETE' OR NEW.role <> 'owner')
+           AND NOT EXISTS (SELECT 1 FROM {s}.organization_users m
+                           WHERE m.organization_id = organization AND m.role = 'owner'
+                             AND m.id <> OLD.id) THEN
+            RAISE EXCEPTION 'an organization keeps at least one owner' USING ERRCODE = '42501';
+        END IF;
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END
+    $fn$
+    """,
+    # organizations: plan, limits, subscription and Stripe fields are the platform's.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_guard_organizations() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    BEGIN
+        IF {s}.tenancy_is_platform() OR {s}.tenancy_session_owns_tables() THEN
+            RETURN NEW;
+        END IF;
+        IF (SELECT bool_or(to_jsonb(NEW) -> f IS DISTINCT FROM to_jsonb(OLD) -> f)
+            FROM unnest({fields}::text[]) AS f) OR NEW.slug IS DISTINCT FROM OLD.slug
+            AND {s}.tenancy_member_role(OLD.id, {s}.tenancy_user_id()) IS DISTINCT FROM 'owner'
+        THEN
+            RAISE EXCEPTION 'plan, limits, subscription and status are changed by the platform; '
+                'a slug by an owner' USING ERRCODE = '42501';
+        END IF;
+        RETURN NEW;
+    END
+    $fn$
+    """,
+]
+
+
+def _policy(name, table, command, using=None, check=None):
+    parts = [f"CREATE POLICY {name} ON {{s}}.{table} FOR {command}"]
+    if using:
+        parts.append(f"USING ({using})")
+    if check:
+        parts.append(f"WITH CHECK ({check})")
+    return " ".join(parts)
+
+
+_ORGS = "((SELECT {s}.tenancy_organizations())::uuid[])"
+_USER = "(SELECT {s}.tenancy_user_id())"
+_PLATFORM = "(SELECT {s}.tenancy_is_platform())"
+_MEMBER_OF_CLAIM = (
+    f"id IN (SELECT m.user_id FROM {{s}}.organization_users m WHERE m.organization_id = ANY {_ORGS})"
+)
+_OWN_MEMBERSHIP = (
+    f"id IN (SELECT m.organization_id FROM {{s}}.organization_users m WHERE m.user_id = {_USER})"
+)
+
+_ACCOUNT_POLICIES = {
+    "users": [
+        _policy(
+            "account_visible", "users", "SELECT",
+            f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}",
+        ),
+        _policy("account_insert", "users", "INSERT", check="true"),
+        _policy(
+            "account_update", "users", "UPDATE",
+            f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}", "true",
+        ),
+        _policy(
+            "account_delete", "users", "DELETE", f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}"
+        ),
+    ],
+    "organization_users": [
+        _policy(
+            "membership_visible", "organization_users", "ALL",
+            f"organization_id = ANY {_ORGS} OR user_id = {_USER}",
+            f"organization_id = ANY {_ORGS} OR user_id = {_USER}",
+        ),
+    ],
+    "api_tokens": [
+        _policy(
+            "token_own", "api_tokens", "ALL",
+            f"user_id = {_USER} OR {_PLATFORM}",
+            f"{_PLATFORM} OR (user_id = {_USER} AND organization_id = ANY {_ORGS})",
+        ),
+    ],
+    "organizations": [
+        _policy(
+            "organization_visible", "organizations", "SELECT",
+            f"id = ANY {_ORGS} OR {_OWN_MEMBERSHIP}",
+        ),
+        _policy("organization_update", "organizations", "UPDATE", f"id = ANY {_ORGS}",
+                f"id = ANY {_ORGS}"),
+        _policy("organization_platform", "organizations", "ALL", _PLATFORM, _PLATFORM),
+    ],
+    "django_admin_log": [
+        _policy(
+            "admin_log_visible", "django_admin_log", "SELECT",
+            f"{_PLATFORM} OR user_id = {_USER} OR organization_id = ANY {_ORGS}",
+        ),
+        _policy(
+            "admin_log_insert", "django_admin_log", "INSERT",
+            check=f"{_PLATFORM} OR user_id = {_USER}",
+        ),
+        _policy("admin_log_platform", "django_admin_log", "ALL", _PLATFORM, _PLATFORM),
+    ],
+    **{
+        table: [
+            _policy("readable", table, "SELECT", "true"),
+            _policy("platform_writes", table, "ALL", _PLATFORM, _PLATFORM),
+        ]
+        for table in PLATFORM_WRITTEN_TABLES
+    },
+}
+_ACCOUNT_POLICY_NAMES = {
+    table: [statement.split()[2] for statement in statements]
+    for table, statements in _ACCOUNT_POLICIES.items()
+}
+
+_TRIGGERS = {
+    "users": ("tenancy_guard_users", "BEFORE INSERT OR UPDATE OR DELETE"),
+    "organization_users": ("tenancy_guard_memberships", "BEFORE INSERT OR UPDATE OR DELETE"),
+    "organizations": ("tenancy_guard_organizations", "BEFORE UPDATE"),
+}
+
+
+def _existing_tables(connection, schema: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = %s::regnamespace "
+            "AND relkind IN ('r', 'p')",
+            [schema],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def owner_only_tables(connection) -> list[str]:
+    tables = _existing_tables(connection, _schema(connection))
+    return sorted(
+        table
+        for table in tables
+        if table in OWNER_ONLY_TABLES or table.startswith(OWNER_ONLY_PREFIXES)
+    )
+
+
+def install_account_boundary(connection, application_role: str | None) -> None:
+    """Row level security, guards and privileges of the account tables (idempotent)."""
+    schema = _schema(connection)
+    ranks = sql.Literal(__import__("json").dumps(ROLE_RANKS))
+    fields = sql.Literal(list(PLATFORM_ORGANIZATION_FIELDS))
+    statements = [_format(t, schema, ranks=ranks, fields=fields) for t in _ACCOUNT_FUNCTIONS]
+    statements.append(
+        _format(
+            "ALTER TABLE {s}.django_admin_log ADD COLUMN IF NOT EXISTS organization_id uuid "
+            "DEFAULT {s}.tenancy_current_organization()",
+            schema,
+        )
+    )
+    for table, policies in _ACCOUNT_POLICIES.items():
+        for name in _ACCOUNT_POLICY_NAMES[table]:
+            statements.append(_format(f"DROP POLICY IF EXISTS {name} ON {{s}}.{table}", schema))
+        statements += [_format(policy, schema) for policy in policies]
+        statements.append(_format(f"ALTER TABLE {{s}}.{table} ENABLE ROW LEVEL SECURITY", schema))
+    for table, (function, events) in _TRIGGERS.items():
+        statements += [
+            _format(f"DROP TRIGGER IF EXISTS {function} ON {{s}}.{table}", schema),
+            _format(
+                f"CREATE TRIGGER {function} {events} ON {{s}}.{table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {{s}}.{function}()",
+                schema,
+            ),
+        ]
+    # Nobody but the owner creates objects in the schema: a function or table of the
+    # application role's own must not stand in for ours.
+    statements.append(_format("REVOKE CREATE ON SCHEMA {s} FROM PUBLIC", schema))
+    _run(connection, statements)
+    if application_role:
+        restrict_application_role(connection, application_role)
+
+
+def restrict_application_role(connection, role: str) -> None:
+    """What the application role may no longer touch directly (on top of tenants.0006's grants):
+    owner-only tables, password hashes, and the writes that belong to the platform."""
+    schema = _schema(connection)
+    role_id = sql.Identifier(role)
+    statements = [
+        sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(sql.Identifier(schema), role_id)
+    ]
+    for table in owner_only_tables(connection):
+        statements.append(
+            sql.SQL("REVOKE ALL ON {}.{} FROM {}").format(
+                sql.Identifier(schema), sql.Identifier(table), role_id
+            )
+        )
+    # users: every column but the password hash, which only tenancy_password_hash and
+    # tenancy_set_password_hash read and write.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped AND attname <> 'password_hash' ORDER BY attnum",
+            [f'"{schema}".users'],
+        )
+        columns = sql.SQL(", ").join(sql.Identifier(row[0]) for row in cursor.fetchall())
+    users = sql.SQL("{}.users").format(sql.Identifier(schema))
+    statements += [
+        sql.SQL("REVOKE SELECT, INSERT, UPDATE ON {} FROM {}").format(users, role_id),
+        sql.SQL("GRANT SELECT ({c}), INSERT ({c}), UPDATE ({c}) ON {t} TO {r}").format(
+            c=columns, t=users, r=role_id
+        ),
+        sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {}.django_migrations FROM {}").format(
+            sql.Identifier(schema), role_id
+        ),
+    ]
+    for function in _FUNCTIONS:
+        statements.append(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(
+                sql.Identifier(schema), sql.SQL(function), role_id
+            )
+        )
+    _run(connection, statements)
+
+
+def remove_account_boundary(connection, application_role: str | None) -> None:
+    """The reverse of install_account_boundary and install_claim_functions."""
+    schema = _schema(connection)
+    tables = _existing_tables(connection, schema)
+    statements = []
+    for table, (function, _events) in _TRIGGERS.items():
+        if table in tables:
+            statements.append(_format(f"DROP TRIGGER IF EXISTS {function} ON {{s}}.{table}", schema))
+    for table, names in _ACCOUNT_POLICY_NAMES.items():
+        if table not in tables:
+            continue
+        statements.append(_format(f"ALTER TABLE {{s}}.{table} DISABLE ROW LEVEL SECURITY", schema))
+        statements += [
+            _format(f"DROP POLICY IF EXISTS {name} ON {{s}}.{table}", schema) for name in names
+        ]
+    if "django_admin_log" in tables:
+        statements.append(
+            _format("ALTER TABLE {s}.django_admin_log DROP COLUMN IF EXISTS organization_id", schema)
+        )
+    if application_role and "users" in tables:
+        statements.append(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE ON {}.users TO {}").format(
+                sql.Identifier(schema), sql.Identifier(application_role)
+            )
+        )
+    statements += [
+        _format(f"DROP FUNCTION IF EXISTS {{s}}.{function}", schema)
+        for function in reversed(_FUNCTIONS)
+    ]
+    statements.append(_format("DROP TABLE IF EXISTS {s}.tenancy_keys", schema))
+    _run(connection, statements)
+
+
+# --- kept true by every migrate, checked by `check` ------------------------------------------------
+
+
+def claim_functions_installed(connection) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regprocedure('tenancy_claim()') IS NOT NULL")
+        return cursor.fetchone()[0]
+
+
+def after_migrate(sender=None, using="default", **kwargs) -> None:
+    """post_migrate: once tenants.0007 is applied, make sure the database knows the key Django
+    signs with now (a new SECRET_KEY or ROUTEOPTIMIZER_TENANCY_KEY is installed beside the old
+    one, see `manage.py tenancy_key`) and that the application role's limits cover new tables
+    and columns."""
+    from django.db import connections
+
+    from tenants.roles import application_role_name
+
+    connection = connections[using]
+    if not claim_functions_installed(connection):
+        return
+    install_key(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        current = cursor.fetchone()[0]
+    role = application_role_name()
+    if role != current:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+            exists = cursor.fetchone() is not None
+        if exists:
+            restrict_application_role(connection, role)
+
+
+def claim_verifies(connection) -> bool | None:
+    """Whether a claim Django signs now verifies in the database (None: not installed yet).
+
+    Signs a claim for a random organization on this connection's backend and asks
+    tenancy_claim() to read it back, in a transaction that is rolled back.
+    """
+    import uuid
+
+    from django.db import transaction
+
+    from tenants.claims import ClaimInputs, sign
+
+    if not claim_functions_installed(connection):
+        return None
+    probe = str(uuid.uuid4())
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_backend_pid(), {TRANSACTION_START_SQL}")
+        pid, started = cursor.fetchone()
+        claim = sign(ClaimInputs("", (probe,), False), backend_pid=pid, transaction_start=started)
+        cursor.execute("SELECT set_config(%s, %s, true)", [CLAIM_SETTING, claim])
+        cursor.execute("SELECT (tenancy_claim()).organization_ids")
+        organizations = cursor.fetchone()[0]
+        transaction.set_rollback(True, using=connection.alias)
+    return organizations is not None and [str(o) for o in organizations] == [probe]
