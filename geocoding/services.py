@@ -1,7 +1,9 @@
 """The geocoding cache in front of the providers: normalize, hash, look up, store, expire.
 
 Provider HTTP clients are out of scope here; they call cache_lookup first and cache_store with
-what the provider answered.
+what the provider answered. The cache is shared by every organization, so the application role
+reaches it by an address's hash only, through tenancy_geocode_lookup() and
+tenancy_geocode_store() (tenants.verification): nobody lists the addresses organizations serve.
 """
 
 from __future__ import annotations
@@ -57,9 +59,7 @@ def cache_lookup(address: str) -> GeocodingCacheEntry | None:
     """
     entries = list(
         GeocodingCacheEntry.objects.raw(
-            f"UPDATE geocoding_cache SET hit_count = hit_count + 1, last_used_at = now() "
-            f"WHERE address_hash = %s AND last_used_at >= now() - %s "
-            f"RETURNING {_ENTRY_COLUMNS}",
+            f"SELECT {_ENTRY_COLUMNS} FROM tenancy_geocode_lookup(%s, %s)",
             [address_hash(address), CACHE_TTL],
         )
     )
@@ -83,15 +83,8 @@ def cache_store(
     normalized = normalize_address(address)
     entries = list(
         GeocodingCacheEntry.objects.raw(
-            f"INSERT INTO geocoding_cache (address_hash, normalized_address, latitude, longitude, "
-            f"formatted_address, provider, confidence, metadata) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) "
-            f"ON CONFLICT ON CONSTRAINT idx_geocoding_cache_hash DO UPDATE SET "
-            f"latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, "
-            f"formatted_address = EXCLUDED.formatted_address, provider = EXCLUDED.provider, "
-            f"confidence = EXCLUDED.confidence, metadata = EXCLUDED.metadata, "
-            f"last_used_at = now() "
-            f"RETURNING {_ENTRY_COLUMNS}",
+            f"SELECT {_ENTRY_COLUMNS} FROM tenancy_geocode_store("
+            f"%s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
             [
                 hashlib.sha256(normalized.encode("utf-8")).hexdigest(),
                 normalized,
@@ -108,7 +101,10 @@ def cache_store(
 
 
 def purge_expired(now: datetime | None = None) -> int:
-    """Delete the entries not used for CACHE_TTL (90 days) before `now`; returns how many."""
+    """Delete the entries not used for CACHE_TTL (90 days) before `now`; returns how many.
+
+    The platform's work (purge_geocoding_cache runs as the owner): the application role reads
+    and deletes no cache entry directly."""
     cutoff = (now or timezone.now()) - CACHE_TTL
     deleted, _ = GeocodingCacheEntry.objects.filter(last_used_at__lt=cutoff).delete()
     return deleted

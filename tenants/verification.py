@@ -47,6 +47,9 @@ _FUNCTIONS = (
     "tenancy_session_save(text, text, timestamptz, boolean)",
     "tenancy_session_delete(text)",
     "tenancy_session_clear_expired()",
+    "tenancy_geocode_lookup(text, interval)",
+    "tenancy_geocode_store(text, text, double precision, double precision, text, text, "
+    "double precision, jsonb)",
     "tenancy_guard_users()",
     "tenancy_guard_memberships()",
     "tenancy_guard_organizations()",
@@ -81,14 +84,6 @@ PLATFORM_ORGANIZATION_FIELDS = (
     "is_active",
 )
 
-_ACCOUNT_POLICY_TABLES = (
-    "users",
-    "organization_users",
-    "api_tokens",
-    "organizations",
-    "django_admin_log",
-    *PLATFORM_WRITTEN_TABLES,
-)
 
 
 def _schema(connection) -> str:
@@ -355,6 +350,34 @@ _ACCOUNT_FUNCTIONS = [
         DELETE FROM {s}.django_session WHERE expire_date < now()
     $fn$
     """,
+    # The shared geocoding cache, by the hash of an address only: whoever knows an address may
+    # look it up or store the provider's answer for it; nobody lists the addresses organizations
+    # serve (direct access is the platform's, see the policies).
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_geocode_lookup(digest text, ttl interval)
+    RETURNS SETOF {s}.geocoding_cache LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $fn$
+        UPDATE {s}.geocoding_cache SET hit_count = hit_count + 1, last_used_at = now()
+        WHERE address_hash = digest AND last_used_at >= now() - ttl
+        RETURNING *
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_geocode_store(
+        digest text, normalized text, lat double precision, lng double precision,
+        formatted text, source text, certainty double precision, extra jsonb
+    ) RETURNS SETOF {s}.geocoding_cache LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $fn$
+        INSERT INTO {s}.geocoding_cache (address_hash, normalized_address, latitude, longitude,
+                                         formatted_address, provider, confidence, metadata)
+        VALUES (digest, normalized, lat, lng, formatted, source, certainty, extra)
+        ON CONFLICT ON CONSTRAINT idx_geocoding_cache_hash DO UPDATE SET
+            latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+            formatted_address = EXCLUDED.formatted_address, provider = EXCLUDED.provider,
+            confidence = EXCLUDED.confidence, metadata = EXCLUDED.metadata, last_used_at = now()
+        RETURNING *
+    $fn$
+    """,
     # users: nobody but the platform grants staff or superuser; password, email and active flag
     # change only for oneself, or for a member of the claim's organizations who belongs to no
     # other organization, by an owner or admin there.
@@ -553,6 +576,9 @@ _ACCOUNT_POLICIES = {
             check=f"{_PLATFORM} OR user_id = {_USER}",
         ),
         _policy("admin_log_platform", "django_admin_log", "ALL", _PLATFORM, _PLATFORM),
+    ],
+    "geocoding_cache": [
+        _policy("geocoding_platform", "geocoding_cache", "ALL", _PLATFORM, _PLATFORM),
     ],
     **{
         table: [

@@ -130,7 +130,7 @@ def test_purge_deletes_only_entries_unused_for_90_days():
     assert stale.pk not in remaining
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the command connects as the owner: committed rows
 def test_purge_command_reports_what_it_deleted():
     GeocodingCacheEntryFactory(last_used_at=timezone.now() - datetime.timedelta(days=120))
     GeocodingCacheEntryFactory()

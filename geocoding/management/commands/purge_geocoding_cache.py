@@ -3,8 +3,10 @@
 from django.core.management.base import BaseCommand
 
 from geocoding.services import CACHE_TTL, purge_expired
+from tenants.management.base import runs_as_owner
 
 
+@runs_as_owner
 class Command(BaseCommand):
     help = f"Delete geocoding cache entries not used for {CACHE_TTL.days} days."
 

@@ -1,0 +1,11 @@
+"""Django's `createsuperuser`, run as the owner role: accounts are the platform's to manage, and the
+application role can neither list them nor touch a password hash (tenants.verification)."""
+
+from django.contrib.auth.management.commands import createsuperuser
+
+from tenants.management.base import runs_as_owner
+
+
+@runs_as_owner
+class Command(createsuperuser.Command):
+    pass
