@@ -11,8 +11,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.services import api_token_issue, api_token_revoke
-from tenants.context import organization_context
 from tenants.api import OrganizationContextMixin
+from tenants.context import organization_context
 from tenants.models import OrganizationUser
 
 

@@ -65,9 +65,11 @@ class BearerTokenAuthentication(BaseAuthentication):
             # The organization is hidden once the membership is gone; its slug, which the token's
             # holder knew, is still worth naming.
             with platform_access():
-                slug = Organization.objects.filter(pk=api_token.organization_id).values_list(
-                    "slug", flat=True
-                ).first()
+                slug = (
+                    Organization.objects.filter(pk=api_token.organization_id)
+                    .values_list("slug", flat=True)
+                    .first()
+                )
             raise exceptions.AuthenticationFailed(
                 f"this token's user is no longer an active member of organization '{slug}'; "
                 f"ask an owner to re-invite you, then {NEW_TOKEN_HINT}"

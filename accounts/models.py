@@ -151,9 +151,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         # A new account's DEFAULT is unusable already: only a real hash needs writing.
         if changed and not (adding and not self.has_usable_password()):
             with connections[self._state.db or "default"].cursor() as cursor:
-                cursor.execute(
-                    "SELECT tenancy_set_password_hash(%s, %s)", [self.pk, self.password]
-                )
+                cursor.execute("SELECT tenancy_set_password_hash(%s, %s)", [self.pk, self.password])
 
     def refresh_from_db(self, using=None, fields=None, from_queryset=None):
         if fields is not None and "password" in fields:

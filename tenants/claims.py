@@ -69,7 +69,12 @@ _claim_user: ContextVar[str] = ContextVar("tenancy_claim_user", default="")
 _visible_organizations: ContextVar[tuple[str, ...]] = ContextVar(
     "tenancy_visible_organizations", default=()
 )
-_platform: ContextVar[bool] = ContextVar("tenancy_platform", default=False)
+# False; OUTSIDE_ORGANIZATIONS (platform while no organization is current, and for `unscoped`);
+# or EVERYWHERE (a superuser's request: the admin's organization contexts narrow its ORM
+# queries, not what the platform may read).
+OUTSIDE_ORGANIZATIONS = "outside organizations"
+EVERYWHERE = "everywhere"
+_platform: ContextVar[bool | str] = ContextVar("tenancy_platform", default=False)
 
 
 # --- the key -------------------------------------------------------------------------------------
@@ -116,7 +121,10 @@ def current_claim_inputs() -> ClaimInputs:
         organizations = (str(organization.pk),)
     else:
         organizations = ()
-    platform = _platform.get() and (organization is None or unscoped_access_active())
+    authority = _platform.get()
+    platform = authority == EVERYWHERE or (
+        bool(authority) and (organization is None or unscoped_access_active())
+    )
     return ClaimInputs(_claim_user.get(), organizations, platform)
 
 
@@ -176,10 +184,11 @@ def visible_organizations(organization_ids: Iterable) -> AbstractContextManager[
     return _set(_visible_organizations, tuple(sorted(str(pk) for pk in organization_ids)))
 
 
-def platform_access(allowed: bool = True) -> AbstractContextManager[None]:
+def platform_access(allowed: bool | str = True) -> AbstractContextManager[None]:
     """Authorize (or forbid) the platform claim for the block: every organization and account
-    while no organization is current. Only for code Django trusts to cross organizations."""
-    return _set(_platform, allowed)
+    while no organization is current (True), or even inside one (EVERYWHERE: a superuser's
+    request). Only for code Django trusts to cross organizations."""
+    return _set(_platform, OUTSIDE_ORGANIZATIONS if allowed is True else allowed)
 
 
 @contextmanager
@@ -194,5 +203,7 @@ def request_claims(user_id=None) -> Iterator[None]:
     try:
         yield
     finally:
-        for var, token in zip((_claim_user, _visible_organizations, _platform), tokens, strict=True):
+        for var, token in zip(
+            (_claim_user, _visible_organizations, _platform), tokens, strict=True
+        ):
             var.reset(token)

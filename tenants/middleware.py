@@ -25,7 +25,13 @@ from contextlib import ExitStack
 from django.contrib.auth import SESSION_KEY
 from django.http import Http404, JsonResponse
 
-from tenants.claims import platform_access, request_claims, set_claim_user, visible_organizations
+from tenants.claims import (
+    EVERYWHERE,
+    platform_access,
+    request_claims,
+    set_claim_user,
+    visible_organizations,
+)
 from tenants.context import organization_context
 from tenants.services import OrganizationNotFound, resolve_request_organization
 
@@ -59,7 +65,7 @@ class CurrentOrganizationMiddleware:
         set_claim_user(user.pk)
         with ExitStack() as stack:
             if user.is_superuser:
-                stack.enter_context(platform_access())
+                stack.enter_context(platform_access(EVERYWHERE))
                 if request.path.startswith(ADMIN_PATH_PREFIX):
                     return self.get_response(request)
             elif user.is_staff and request.path.startswith(ADMIN_PATH_PREFIX):

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-
 # The owner's sessions say this at start-up; tenancy_is_platform() honours it only for a
 # session_user that owns the tables (tenants.verification).
 UNSCOPED_SETTING = "app.unscoped"

@@ -792,6 +792,15 @@ class _Validator:
                 problems.append(f"{table}: row level security not enabled")
             elif not status["policies"]:
                 problems.append(f"{table}: no policy")
+        from tenants.checks import TENANCY_KEY_HINT
+        from tenants.verification import claim_verifies
+
+        verifies = claim_verifies(self.connection)
+        if verifies is False:
+            problems.append(
+                "the database does not know the tenancy key this application signs claims "
+                f"with, so every tenant query of the application sees nothing: {TENANCY_KEY_HINT}"
+            )
         if problems:
             return Check("enforcement", FAIL, figures, "; ".join(problems))
         forced = sum(1 for value in figures.values() if value["forced"])
@@ -804,7 +813,8 @@ class _Validator:
             "enforcement",
             PASS,
             figures,
-            f"row level security enabled with policies on {len(figures)} tenant tables ({force})",
+            f"row level security enabled with policies on {len(figures)} tenant tables ({force})"
+            + ("; the application's organization claims verify" if verifies else ""),
         )
 
 

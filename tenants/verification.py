@@ -6,8 +6,8 @@ for the whole design. In short:
 
 - `tenancy_keys` holds the claim key's HMAC pads; only the owner reads it.
 - `tenancy_claim()` (SECURITY DEFINER) verifies `app.tenancy_claim` and returns its user, its
-  organizations and its platform flag, or NULLs when it is missing, forged, for another backend
-  or for another backend or transaction. `tenancy_is_platform()` is true for a verified platform claim and
+  organizations and its platform flag, or NULLs when it is missing, forged, or made for another
+  backend or transaction. `tenancy_is_platform()` is true for a verified platform claim and
   for the owner's own sessions (session_user owns the tables and said `app.unscoped = on` at
   start-up, tenants.roles); `tenancy_organizations()` is what the tenant policies compare with:
   every organization's id for the platform, the claim's ids otherwise. Nothing else widens it:
@@ -83,7 +83,6 @@ PLATFORM_ORGANIZATION_FIELDS = (
     "features_enabled",
     "is_active",
 )
-
 
 
 def _schema(connection) -> str:
@@ -522,7 +521,8 @@ _ORGS = "((SELECT {s}.tenancy_organizations())::uuid[])"
 _USER = "(SELECT {s}.tenancy_user_id())"
 _PLATFORM = "(SELECT {s}.tenancy_is_platform())"
 _MEMBER_OF_CLAIM = (
-    f"id IN (SELECT m.user_id FROM {{s}}.organization_users m WHERE m.organization_id = ANY {_ORGS})"
+    f"id IN (SELECT m.user_id FROM {{s}}.organization_users m "
+    f"WHERE m.organization_id = ANY {_ORGS})"
 )
 _OWN_MEMBERSHIP = (
     f"id IN (SELECT m.organization_id FROM {{s}}.organization_users m WHERE m.user_id = {_USER})"
@@ -531,48 +531,71 @@ _OWN_MEMBERSHIP = (
 _ACCOUNT_POLICIES = {
     "users": [
         _policy(
-            "account_visible", "users", "SELECT",
+            "account_visible",
+            "users",
+            "SELECT",
             f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}",
         ),
         _policy("account_insert", "users", "INSERT", check="true"),
         _policy(
-            "account_update", "users", "UPDATE",
-            f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}", "true",
+            "account_update",
+            "users",
+            "UPDATE",
+            f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}",
+            "true",
         ),
         _policy(
-            "account_delete", "users", "DELETE", f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}"
+            "account_delete",
+            "users",
+            "DELETE",
+            f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}",
         ),
     ],
     "organization_users": [
         _policy(
-            "membership_visible", "organization_users", "ALL",
+            "membership_visible",
+            "organization_users",
+            "ALL",
             f"organization_id = ANY {_ORGS} OR user_id = {_USER}",
             f"organization_id = ANY {_ORGS} OR user_id = {_USER}",
         ),
     ],
     "api_tokens": [
         _policy(
-            "token_own", "api_tokens", "ALL",
+            "token_own",
+            "api_tokens",
+            "ALL",
             f"user_id = {_USER} OR {_PLATFORM}",
             f"{_PLATFORM} OR (user_id = {_USER} AND organization_id = ANY {_ORGS})",
         ),
     ],
     "organizations": [
         _policy(
-            "organization_visible", "organizations", "SELECT",
+            "organization_visible",
+            "organizations",
+            "SELECT",
             f"id = ANY {_ORGS} OR {_OWN_MEMBERSHIP}",
         ),
-        _policy("organization_update", "organizations", "UPDATE", f"id = ANY {_ORGS}",
-                f"id = ANY {_ORGS}"),
+        _policy(
+            "organization_update",
+            "organizations",
+            "UPDATE",
+            f"id = ANY {_ORGS}",
+            f"id = ANY {_ORGS}",
+        ),
         _policy("organization_platform", "organizations", "ALL", _PLATFORM, _PLATFORM),
     ],
     "django_admin_log": [
         _policy(
-            "admin_log_visible", "django_admin_log", "SELECT",
+            "admin_log_visible",
+            "django_admin_log",
+            "SELECT",
             f"{_PLATFORM} OR user_id = {_USER} OR organization_id = ANY {_ORGS}",
         ),
         _policy(
-            "admin_log_insert", "django_admin_log", "INSERT",
+            "admin_log_insert",
+            "django_admin_log",
+            "INSERT",
             check=f"{_PLATFORM} OR user_id = {_USER}",
         ),
         _policy("admin_log_platform", "django_admin_log", "ALL", _PLATFORM, _PLATFORM),
@@ -703,7 +726,9 @@ def remove_account_boundary(connection, application_role: str | None) -> None:
     statements = []
     for table, (function, _events) in _TRIGGERS.items():
         if table in tables:
-            statements.append(_format(f"DROP TRIGGER IF EXISTS {function} ON {{s}}.{table}", schema))
+            statements.append(
+                _format(f"DROP TRIGGER IF EXISTS {function} ON {{s}}.{table}", schema)
+            )
     for table, names in _ACCOUNT_POLICY_NAMES.items():
         if table not in tables:
             continue
@@ -713,7 +738,9 @@ def remove_account_boundary(connection, application_role: str | None) -> None:
         ]
     if "django_admin_log" in tables:
         statements.append(
-            _format("ALTER TABLE {s}.django_admin_log DROP COLUMN IF EXISTS organization_id", schema)
+            _format(
+                "ALTER TABLE {s}.django_admin_log DROP COLUMN IF EXISTS organization_id", schema
+            )
         )
     if application_role and "users" in tables:
         statements.append(
@@ -729,7 +756,7 @@ def remove_account_boundary(connection, application_role: str | None) -> None:
     _run(connection, statements)
 
 
-# --- kept true by every migrate, checked by `check` ------------------------------------------------
+# --- kept true by every migrate, checked by `check` -----------------------------------------
 
 
 def claim_functions_installed(connection) -> bool:

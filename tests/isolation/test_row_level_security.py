@@ -9,8 +9,8 @@ from routing.models import Customer
 from tenants.claims import platform_access
 from tenants.context import organization_context
 from tenants.rls import (
-    GLOBAL_TEMPLATES_POLICY,
     GLOBAL_TEMPLATES_PLATFORM_POLICY,
+    GLOBAL_TEMPLATES_POLICY,
     ORGANIZATION_POLICY,
     row_level_security_status,
     tenant_tables,

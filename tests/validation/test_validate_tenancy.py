@@ -203,6 +203,22 @@ def test_row_level_security_switched_off_fails_enforcement(migrated_db):
     assert "route_stops: row level security not enabled" in line(result, "enforcement")
 
 
+def test_a_tenancy_key_the_database_does_not_know_fails_enforcement_and_check(migrated_db):
+    assert "organization claims verify" in line(validate(migrated_db), "enforcement")
+    migrated_db.script("DELETE FROM tenancy_keys")
+
+    result = validate(migrated_db)
+
+    assert_fails_only(result, "enforcement")
+    assert "does not know the tenancy key" in line(result, "enforcement")
+    assert "tenancy_key install" in line(result, "enforcement")
+    check = migrated_db.manage("check", "--database", "default", check=False)
+    assert check.returncode != 0
+    assert "tenants.E002" in check.stdout + check.stderr
+    migrated_db.manage("tenancy_key", "install")
+    assert validate(migrated_db).returncode == 0
+
+
 def test_after_contract_row_level_security_is_forced_and_validation_still_sees_every_row(
     migrated_db,
 ):
