@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from importlib import import_module
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,17 +110,7 @@ def set_mode(owner: str, mode: str) -> None:
     from tenants.migrations._setting_policies import create_setting_policies
     from tenants.rls import _create_policies, _drop_policies
 
-    tables = {
-        "customers": False,
-        "drivers": False,
-        "routes": False,
-        "route_stops": False,
-        "service_plans": True,
-        "customer_service_agreements": False,
-        "payment_methods": False,
-        "organization_subscriptions": False,
-        "usage_tracking": False,
-    }
+    tables = import_module("tenants.migrations.0007_verified_organization").TENANT_TABLES
     create = create_setting_policies if mode == "settings" else _create_policies
     with psycopg.connect(owner, autocommit=True) as connection:
         for table, templates in tables.items():

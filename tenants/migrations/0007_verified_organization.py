@@ -26,6 +26,8 @@ privileges removed, the functions and the key table dropped, and tenants.0006's 
 again.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 from tenants.migrations._setting_policies import create_setting_policies
@@ -38,18 +40,8 @@ from tenants.verification import (
     remove_account_boundary,
 )
 
-# Frozen: tenants.0005's tables. True: the table holds global templates (organization NULL).
-TENANT_TABLES = {
-    "customers": False,
-    "drivers": False,
-    "routes": False,
-    "route_stops": False,
-    "service_plans": True,
-    "customer_service_agreements": False,
-    "payment_methods": False,
-    "organization_subscriptions": False,
-    "usage_tracking": False,
-}
+# tenants.0005's tables, frozen there. True: the table holds global templates (organization NULL).
+TENANT_TABLES = import_module("tenants.migrations.0005_row_level_security").TENANT_TABLES
 
 
 def _application_role(connection):
