@@ -135,6 +135,34 @@ LOCK_PLAN: dict[str, LockPlan] = {
     "tenants.0006_application_role_privileges": LockPlan(
         NO_LOCK, None, False, "GRANTs to the application role change the catalog's ACLs only"
     ),
+    "routing.0009_organization_composite_keys": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "drivers, customers, routes",
+        False,
+        "milliseconds per table (ADD CONSTRAINT ... UNIQUE USING INDEX is catalog-only), 50 ms "
+        "lock_timeout and retried; the (organization_id, id) unique index, whose time grows "
+        "with the table, is built CONCURRENTLY under SHARE UPDATE EXCLUSIVE first, which lets "
+        "reads and writes go on",
+    ),
+    "routing.0010_organization_foreign_keys": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "route_stops, routes, customers",
+        False,
+        "milliseconds per key to drop the plain foreign key it replaces (50 ms lock_timeout, "
+        "retried); before it, SHARE ROW EXCLUSIVE on the table and its parent for milliseconds "
+        "(the composite key added NOT VALID) and the validating scan, which grows with the "
+        "table, under SHARE UPDATE EXCLUSIVE (ROW SHARE on the parent): reads and writes go on",
+    ),
+    "billing.0006_organization_foreign_keys": LockPlan(
+        "SHARE ROW EXCLUSIVE",
+        "customers",
+        False,
+        "milliseconds per key, to add (organization_id, customer_id) -> customers NOT VALID "
+        "(50 ms lock_timeout, retried); blocks writes to customers while held; the validating "
+        "scan of the billing table runs under SHARE UPDATE EXCLUSIVE (ROW SHARE on customers), "
+        "and dropping the plain key it replaces takes ACCESS EXCLUSIVE on the billing table "
+        "(not the old application's) for milliseconds",
+    ),
 }
 
 # Django's own apps create and alter only their own tables, which the legacy application never
