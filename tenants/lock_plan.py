@@ -163,6 +163,13 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "and dropping the plain key it replaces takes ACCESS EXCLUSIVE on the billing table "
         "(not the old application's) for milliseconds",
     ),
+    "billing.0007_agreement_service_plan_organization": LockPlan(
+        "SHARE ROW EXCLUSIVE",
+        "customer_service_agreements, service_plans",
+        False,
+        "milliseconds per table to create the triggers (50 ms lock_timeout, retried); neither "
+        "table is the old application's",
+    ),
 }
 
 # Django's own apps create and alter only their own tables, which the legacy application never
