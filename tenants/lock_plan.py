@@ -170,6 +170,14 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "milliseconds per table to create the triggers (50 ms lock_timeout, retried); neither "
         "table is the old application's",
     ),
+    "billing.0008_organization_scoped_unique_indexes": LockPlan(
+        "SHARE UPDATE EXCLUSIVE",
+        "customer_service_agreements, payment_methods",
+        True,
+        "each unique index rebuilt on (organization_id, customer_id) CONCURRENTLY (reads and "
+        "writes go on), the old one dropped CONCURRENTLY, the new one renamed (milliseconds, "
+        "50 ms lock_timeout, retried); neither table is the old application's",
+    ),
 }
 
 # Django's own apps create and alter only their own tables, which the legacy application never
