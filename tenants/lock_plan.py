@@ -178,6 +178,12 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "writes go on), the old one dropped CONCURRENTLY, the new one renamed (milliseconds, "
         "50 ms lock_timeout, retried); neither table is the old application's",
     ),
+    "tenants.0008_application_role_statistics": LockPlan(
+        NO_LOCK,
+        None,
+        False,
+        "REVOKE / GRANT on the statistics views and functions change the catalog's ACLs only",
+    ),
 }
 
 # Django's own apps create and alter only their own tables, which the legacy application never
