@@ -146,22 +146,23 @@ LOCK_PLAN: dict[str, LockPlan] = {
     ),
     "routing.0010_organization_foreign_keys": LockPlan(
         "ACCESS EXCLUSIVE",
-        "route_stops, routes, customers",
+        "route_stops, routes, customers, drivers",
         False,
-        "milliseconds per key to drop the plain foreign key it replaces (50 ms lock_timeout, "
-        "retried); before it, SHARE ROW EXCLUSIVE on the table and its parent for milliseconds "
+        "milliseconds per key to drop the plain foreign key it replaces, on the table and its "
+        "parent (dropping a foreign key removes the parent's triggers), 50 ms lock_timeout, "
+        "retried; before it, SHARE ROW EXCLUSIVE on the table and its parent for milliseconds "
         "(the composite key added NOT VALID) and the validating scan, which grows with the "
         "table, under SHARE UPDATE EXCLUSIVE (ROW SHARE on the parent): reads and writes go on",
     ),
     "billing.0006_organization_foreign_keys": LockPlan(
-        "SHARE ROW EXCLUSIVE",
+        "ACCESS EXCLUSIVE",
         "customers",
         False,
-        "milliseconds per key, to add (organization_id, customer_id) -> customers NOT VALID "
-        "(50 ms lock_timeout, retried); blocks writes to customers while held; the validating "
-        "scan of the billing table runs under SHARE UPDATE EXCLUSIVE (ROW SHARE on customers), "
-        "and dropping the plain key it replaces takes ACCESS EXCLUSIVE on the billing table "
-        "(not the old application's) for milliseconds",
+        "milliseconds per key, to drop the plain key it replaces (dropping a foreign key "
+        "removes the parent's triggers), and SHARE ROW EXCLUSIVE for milliseconds before, to add "
+        "(organization_id, customer_id) -> customers NOT VALID; each with a 50 ms lock_timeout "
+        "and retried; the validating scan of the billing table runs under SHARE UPDATE "
+        "EXCLUSIVE (ROW SHARE on customers)",
     ),
     "billing.0007_agreement_service_plan_organization": LockPlan(
         "SHARE ROW EXCLUSIVE",

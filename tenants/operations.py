@@ -484,8 +484,9 @@ class AddOrganizationForeignKey(DatabaseOnlyOperation):
     added NOT VALID (SHARE ROW EXCLUSIVE on both tables for milliseconds, 50 ms lock_timeout,
     retried), then VALIDATEd (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on the parent:
     reads and writes go on during the scan); only then is the plain single-column key it
-    replaces dropped (ACCESS EXCLUSIVE for milliseconds, short lock), so there is never a
-    moment without a key. The plain key's name and definition are kept in a COMMENT on the
+    replaces dropped (ACCESS EXCLUSIVE on the table and the parent for milliseconds, short
+    lock: dropping a foreign key removes the parent's triggers), so there is never a moment
+    without a key. The plain key's name and definition are kept in a COMMENT on the
     composite one, and the reverse puts exactly that key back (NOT VALID, then VALIDATE)
     before dropping the composite one.
     """

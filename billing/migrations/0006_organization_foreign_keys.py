@@ -11,8 +11,9 @@ Locks, per key (tenants.operations.AddOrganizationForeignKey): SHARE ROW EXCLUSI
 billing table and on customers for milliseconds (ADD ... NOT VALID, 50 ms lock_timeout,
 retried): the old application's writes to customers wait at most that long; then the
 validating scan of the billing table under SHARE UPDATE EXCLUSIVE (ROW SHARE on customers:
-reads and writes go on); then ACCESS EXCLUSIVE on the billing table for milliseconds to drop
-the plain key (the old application never uses the billing tables).
+reads and writes go on); then ACCESS EXCLUSIVE on the billing table and on customers for
+milliseconds to drop the plain key (dropping a foreign key removes its triggers on the parent;
+50 ms lock_timeout, retried: measured at 0.004 s of the old application's writes waiting).
 
 atomic = False; idempotent. Reverse: the plain key back (NOT VALID, then validated), then the
 composite key dropped.
