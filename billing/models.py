@@ -124,8 +124,11 @@ class CustomerServiceAgreement(OrganizationOwned):
         ordering = ["customer", "-effective_date"]
         constraints = [
             # At most one current agreement per customer; any number of ended ones (history).
+            # Per organization (billing.0008): the same rule, since a customer has one
+            # organization, but an agreement pointed at another organization's customer then
+            # fails on the foreign key, not on this index (which would tell what B has).
             models.UniqueConstraint(
-                fields=["customer"],
+                fields=["organization", "customer"],
                 condition=Q(end_date__isnull=True),
                 name="uq_agreements_one_current_per_customer",
             ),
@@ -193,8 +196,9 @@ class PaymentMethod(OrganizationOwned):
         ordering = ["customer", "-is_primary", "-created_at"]
         constraints = [
             # At most one active primary method per customer; inactive ones are history.
+            # Per organization (billing.0008), as the agreements' rule.
             models.UniqueConstraint(
-                fields=["customer"],
+                fields=["organization", "customer"],
                 condition=Q(is_primary=True, is_active=True),
                 name="uq_payment_methods_one_active_primary",
             ),

@@ -145,6 +145,56 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "milliseconds per table, one table at a time (the policies are replaced, catalog-only), "
         "50 ms lock_timeout and retried; the account tables are the new application's own",
     ),
+    "routing.0009_organization_composite_keys": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "drivers, customers, routes",
+        False,
+        "milliseconds per table (ADD CONSTRAINT ... UNIQUE USING INDEX is catalog-only), 50 ms "
+        "lock_timeout and retried; the (organization_id, id) unique index, whose time grows "
+        "with the table, is built CONCURRENTLY under SHARE UPDATE EXCLUSIVE first, which lets "
+        "reads and writes go on",
+    ),
+    "routing.0010_organization_foreign_keys": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "route_stops, routes, customers, drivers",
+        False,
+        "milliseconds per key to drop the plain foreign key it replaces, on the table and its "
+        "parent (dropping a foreign key removes the parent's triggers), 50 ms lock_timeout, "
+        "retried; before it, SHARE ROW EXCLUSIVE on the table and its parent for milliseconds "
+        "(the composite key added NOT VALID) and the validating scan, which grows with the "
+        "table, under SHARE UPDATE EXCLUSIVE (ROW SHARE on the parent): reads and writes go on",
+    ),
+    "billing.0006_organization_foreign_keys": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "customers",
+        False,
+        "milliseconds per key, to drop the plain key it replaces (dropping a foreign key "
+        "removes the parent's triggers), and SHARE ROW EXCLUSIVE for milliseconds before, to add "
+        "(organization_id, customer_id) -> customers NOT VALID; each with a 50 ms lock_timeout "
+        "and retried; the validating scan of the billing table runs under SHARE UPDATE "
+        "EXCLUSIVE (ROW SHARE on customers)",
+    ),
+    "billing.0007_agreement_service_plan_organization": LockPlan(
+        "SHARE ROW EXCLUSIVE",
+        "customer_service_agreements, service_plans",
+        False,
+        "milliseconds per table to create the triggers (50 ms lock_timeout, retried); neither "
+        "table is the old application's",
+    ),
+    "billing.0008_organization_scoped_unique_indexes": LockPlan(
+        "SHARE UPDATE EXCLUSIVE",
+        "customer_service_agreements, payment_methods",
+        True,
+        "each unique index rebuilt on (organization_id, customer_id) CONCURRENTLY (reads and "
+        "writes go on), the old one dropped CONCURRENTLY, the new one renamed (milliseconds, "
+        "50 ms lock_timeout, retried); neither table is the old application's",
+    ),
+    "tenants.0009_application_role_statistics": LockPlan(
+        NO_LOCK,
+        None,
+        False,
+        "REVOKE / GRANT on the statistics views and functions change the catalog's ACLs only",
+    ),
 }
 
 # Django's own apps create and alter only their own tables, which the legacy application never

@@ -382,3 +382,304 @@ def organization_column_operations(*, model_name: str, table: str, related_name:
             ],
         )
     ]
+
+
+# --- keys that cannot cross organizations (M018-M020) ---------------------------------------
+
+
+def _index_state(connection, name: str) -> bool | None:
+    """Whether index `name` in the current schema is valid; None when it does not exist."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+class AddUniqueKeyConcurrently(DatabaseOnlyOperation):
+    """A UNIQUE constraint built without blocking writers: the index first, then the constraint.
+
+    Locks: SHARE UPDATE EXCLUSIVE while CREATE UNIQUE INDEX CONCURRENTLY builds the index (reads
+    and writes go on; the time grows with the table), then ACCESS EXCLUSIVE for milliseconds to
+    ADD CONSTRAINT ... UNIQUE USING INDEX (catalog-only: the index is already there and valid),
+    with a 50 ms lock_timeout and retried. An invalid index left by an interrupted build is
+    dropped concurrently and built again. Reverse: DROP CONSTRAINT (catalog-only, short lock),
+    which drops its index with it.
+    """
+
+    def __init__(self, table: str, name: str, columns: tuple[str, ...]):
+        self.table = table
+        self.name = name
+        self.columns = tuple(columns)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        if constraint_validated(connection, self.table, self.name) is not None:
+            return
+        name, table = sql.Identifier(self.name), sql.Identifier(self.table)
+        state = _index_state(connection, self.name)
+        with connection.cursor() as cursor:
+            if state is False:
+                cursor.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(name))
+            if not state:
+                cursor.execute(
+                    sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON {} ({})").format(
+                        name, table, sql.SQL(", ").join(map(sql.Identifier, self.columns))
+                    )
+                )
+        run_ddl_with_short_lock(
+            connection,
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE USING INDEX {}").format(
+                table, name, name
+            ),
+        )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        run_ddl_with_short_lock(
+            connection,
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                sql.Identifier(self.table), sql.Identifier(self.name)
+            ),
+        )
+        # An index an interrupted run built but never attached to the constraint.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(self.name))
+            )
+
+    def describe(self):
+        return f"Add unique key {self.name} on {self.table} ({', '.join(self.columns)})"
+
+
+def single_column_foreign_keys(connection, table: str, column: str, parent: str) -> list[tuple]:
+    """(name, definition) of every foreign key of `table` on `column` alone to `parent`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT con.conname, pg_get_constraintdef(con.oid)
+            FROM pg_constraint con
+            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+            WHERE con.contype = 'f' AND con.conrelid = %s::regclass
+              AND con.confrelid = %s::regclass AND cardinality(con.conkey) = 1
+              AND a.attname = %s
+            ORDER BY con.conname
+            """,
+            [table, parent, column],
+        )
+        return cursor.fetchall()
+
+
+class AddOrganizationForeignKey(DatabaseOnlyOperation):
+    """(organization_id, <column>) -> parent (organization_id, id), replacing the plain key.
+
+    A row can then reference only a parent row of its own organization: PostgreSQL refuses the
+    rest, whoever writes. MATCH SIMPLE (the default): a NULL <column> references nothing and is
+    not checked, as before.
+
+    Steps, each idempotent (atomic = False; an interrupted run resumes): the composite key is
+    added NOT VALID (SHARE ROW EXCLUSIVE on both tables for milliseconds, 50 ms lock_timeout,
+    retried), then VALIDATEd (SHARE UPDATE EXCLUSIVE on the table, ROW SHARE on the parent:
+    reads and writes go on during the scan); only then is the plain single-column key it
+    replaces dropped (ACCESS EXCLUSIVE on the table and the parent for milliseconds, short
+    lock: dropping a foreign key removes the parent's triggers), so there is never a moment
+    without a key. The plain key's name and definition are kept in a COMMENT on the
+    composite one, and the reverse puts exactly that key back (NOT VALID, then VALIDATE)
+    before dropping the composite one.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        name: str,
+        column: str,
+        parent: str,
+        actions: str = "",
+        *,
+        replaces: tuple[str, str] | None = None,
+    ):
+        self.table = table
+        self.name = name
+        self.column = column
+        self.parent = parent
+        self.actions = actions  # e.g. "ON DELETE CASCADE"
+        # (name, definition) of the plain key when no database has it under another name yet:
+        # used by the reverse only if the comment is missing.
+        self.replaces = replaces
+
+    def _comment(self, connection) -> str | None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND conname = %s",
+                [self.table, self.name],
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        table, name = sql.Identifier(self.table), sql.Identifier(self.name)
+        validated = constraint_validated(connection, self.table, self.name)
+        if validated is None:
+            run_ddl_with_short_lock(
+                connection,
+                sql.SQL(
+                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (organization_id, {}) "
+                    "REFERENCES {} (organization_id, id) {} NOT VALID"
+                ).format(
+                    table,
+                    name,
+                    sql.Identifier(self.column),
+                    sql.Identifier(self.parent),
+                    sql.SQL(self.actions),
+                ),
+            )
+        if not validated:
+            with connection.cursor() as cursor:
+                cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
+        for old_name, definition in single_column_foreign_keys(
+            connection, self.table, self.column, self.parent
+        ):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    sql.SQL("COMMENT ON CONSTRAINT {} ON {} IS {}").format(
+                        name, table, sql.Literal(f"replaces {old_name}: {definition}")
+                    )
+                )
+            run_ddl_with_short_lock(
+                connection,
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                    table, sql.Identifier(old_name)
+                ),
+            )
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        connection = schema_editor.connection
+        table = sql.Identifier(self.table)
+        if not column_exists(connection, self.table, self.column):
+            return
+        comment = self._comment(connection)
+        if comment and comment.startswith("replaces ") and ": " in comment:
+            old_name, definition = comment[len("replaces ") :].split(": ", 1)
+        elif self.replaces:
+            old_name, definition = self.replaces
+        else:
+            old_name = definition = None
+        if old_name:
+            validated = constraint_validated(connection, self.table, old_name)
+            if validated is None:
+                run_ddl_with_short_lock(
+                    connection,
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
+                        table, sql.Identifier(old_name), sql.SQL(definition)
+                    ),
+                )
+            if not validated:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                            table, sql.Identifier(old_name)
+                        )
+                    )
+        run_ddl_with_short_lock(
+            connection,
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                table, sql.Identifier(self.name)
+            ),
+        )
+
+    def describe(self):
+        return (
+            f"Add foreign key {self.name} from {self.table} (organization_id, {self.column}) "
+            f"to {self.parent} (organization_id, id)"
+        )
+
+
+def _index_columns(connection, name: str) -> list[str] | None:
+    """The key columns of index `name` in the current schema, in order; None when absent."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT array_agg(a.attname::text ORDER BY k.position)
+            FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indexrelid
+            CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace
+            """,
+            [name],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+class ReplaceUniqueIndexConcurrently(DatabaseOnlyOperation):
+    """A unique index rebuilt on other columns under the same name, without blocking writers.
+
+    The new index is built CONCURRENTLY under a temporary name (SHARE UPDATE EXCLUSIVE: reads
+    and writes go on), the old one dropped CONCURRENTLY, and the new one renamed (SHARE UPDATE
+    EXCLUSIVE for milliseconds, short lock_timeout, retried). At every moment one of the two
+    enforces the rule. Idempotent: an index already on the new columns is kept, an invalid
+    temporary index rebuilt. Reverse: the same, back to the old columns.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        name: str,
+        columns: tuple[str, ...],
+        old_columns: tuple[str, ...],
+        condition: str = "",
+    ):
+        self.table = table
+        self.name = name
+        self.columns = tuple(columns)
+        self.old_columns = tuple(old_columns)
+        self.condition = condition  # e.g. "end_date IS NULL"
+
+    def _replace(self, connection, columns: tuple[str, ...]) -> None:
+        temporary = f"{self.name}_next"[:63]
+        current = _index_columns(connection, self.name)
+        with connection.cursor() as cursor:
+            if current is not None and tuple(current) != columns:
+                state = _index_state(connection, temporary)
+                if state is False:
+                    cursor.execute(
+                        sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                            sql.Identifier(temporary)
+                        )
+                    )
+                if not state:
+                    cursor.execute(
+                        sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY {} ON {} ({}){}").format(
+                            sql.Identifier(temporary),
+                            sql.Identifier(self.table),
+                            sql.SQL(", ").join(map(sql.Identifier, columns)),
+                            sql.SQL(f" WHERE {self.condition}" if self.condition else ""),
+                        )
+                    )
+                cursor.execute(
+                    sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+                        sql.Identifier(self.name)
+                    )
+                )
+        if _index_state(connection, temporary) is not None:
+            run_ddl_with_short_lock(
+                connection,
+                sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.Identifier(temporary), sql.Identifier(self.name)
+                ),
+            )
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self._replace(schema_editor.connection, self.columns)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._replace(schema_editor.connection, self.old_columns)
+
+    def describe(self):
+        return f"Rebuild unique index {self.name} on {self.table} ({', '.join(self.columns)})"

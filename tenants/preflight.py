@@ -92,6 +92,8 @@ def run_preflight(*, using: str = "default") -> PreflightReport:
         _disk(report, connection, cursor)
         _sessions(report, cursor)
         _migrations(report, executor)
+        _statistics(report, cursor)
+        _distribution(report, cursor)
     return report
 
 
@@ -389,3 +391,55 @@ def _migrations(report: PreflightReport, executor) -> None:
     if growing:
         summary += f"; held for a time that grows with the table's size: {', '.join(growing)}"
     report.add("migrations", WARN if undescribed else INFO, summary, lines)
+
+
+# --- statistics and distribution ----------------------------------------------------------
+
+
+def _statistics(report: PreflightReport, cursor) -> None:
+    """Whether the application role can read every organization's row totals and activity."""
+    from tenants.roles import application_role_name
+    from tenants.statistics import may_revoke_statistics, role_reads_statistics
+
+    role = application_role_name()
+    reads = role_reads_statistics(cursor, role)
+    if reads is False:
+        report.add(
+            "statistics",
+            OK,
+            f"{role} cannot read pg_stat_* / pg_statio_* here (tenants.0008 revoked them)",
+        )
+    elif may_revoke_statistics(cursor):
+        report.add(
+            "statistics",
+            OK,
+            "tenants.0008 will revoke the application role's view of pg_stat_* / pg_statio_* "
+            "(this database only)",
+        )
+    else:
+        cursor.execute("SELECT current_user")
+        report.add(
+            "statistics",
+            WARN,
+            f"this server does not let {cursor.fetchone()[0]} revoke PUBLIC's access to "
+            f"pg_stat_* / pg_statio_* (managed PostgreSQL): the application role sees every "
+            f"organization's row totals and activity there (docs/tenant-isolation.md)",
+        )
+
+
+def _distribution(report: PreflightReport, cursor) -> None:
+    """The keys among tenant tables that a Citus cluster could not enforce (docs/scale-out.md)."""
+    from tenants.distribution import keys_without_organization
+
+    keys = keys_without_organization(cursor)
+    if not keys:
+        report.add("distribution", OK, "every key among tenant tables includes organization_id")
+        return
+    to_change = [key for key in keys if key.accepted is None]
+    kinds = sorted({key.kind for key in to_change})
+    summary = (
+        f"{len(keys)} keys among tenant tables lack organization_id: {len(to_change)} to change "
+        f"before distributing with Citus ({', '.join(kinds) or 'none'}), "
+        f"{len(keys) - len(to_change)} accepted on reference tables (docs/scale-out.md)"
+    )
+    report.add("distribution", INFO, summary, [key.describe() for key in keys])

@@ -51,6 +51,9 @@ class Relation:
     parent: str
     # True when a parent without organization (a template) may be shared by every organization.
     parent_may_be_shared: bool = False
+    # The trigger that keeps the relation inside one organization where no composite foreign
+    # key can (a template belongs to no organization: billing.0007).
+    guard_trigger: str | None = None
 
     @property
     def name(self) -> str:
@@ -63,7 +66,13 @@ RELATIONS = (
     Relation("route_stops", "customer_id", "customers"),
     Relation("customers", "assigned_driver_id", "drivers"),
     Relation("customer_service_agreements", "customer_id", "customers"),
-    Relation("customer_service_agreements", "service_plan_id", "service_plans", True),
+    Relation(
+        "customer_service_agreements",
+        "service_plan_id",
+        "service_plans",
+        parent_may_be_shared=True,
+        guard_trigger="agreements_service_plan_in_organization",
+    ),
     Relation("payment_methods", "customer_id", "customers"),
 )
 
@@ -284,6 +293,7 @@ class _Validator:
         self._figures: dict[str, TableFigures] = {}
         self._fidelity: dict[str, Fidelity] = {}
         self._spans: dict[str, tuple[str | None, str | None] | None] = {}
+        self._guards: dict[str, tuple[str, str]] | None = None
 
     def checks(self) -> list[Callable[[], Check]]:
         return [
@@ -613,16 +623,91 @@ class _Validator:
                         f"than their {relation.parent[:-1]}"
                         + _ids(self._mismatched_ids(relation), count)
                     )
-        figures = {"mismatches": mismatches, "proven_by_one_organization": single}
+        guards = self.guards()
+        checked = list(mismatches)
+        by_constraint = {
+            name: guards[name][1]
+            for name in checked
+            if name in guards and guards[name][0] == "constraint"
+        }
+        by_trigger = {
+            name: guards[name][1]
+            for name in checked
+            if name in guards and guards[name][0] == "trigger"
+        }
+        figures = {
+            "mismatches": mismatches,
+            "proven_by_one_organization": single,
+            # The second layer: what PostgreSQL itself refuses, whatever the data says now.
+            "proven_by_constraint": by_constraint,
+            "guarded_by_trigger": by_trigger,
+            "sql_check_only": [name for name in checked if name not in guards],
+        }
         if problems:
             return Check("tenant_consistency", FAIL, figures, "; ".join(problems))
         how = f"; {len(single)} proven without a join (one organization)" if single else ""
+        enforced = (
+            f"; {len(by_constraint)} proven by a composite foreign key" if by_constraint else ""
+        )
+        if by_trigger:
+            enforced += f", {len(by_trigger)} guarded by a trigger"
+        unguarded = len(checked) - len(by_constraint) - len(by_trigger)
+        if unguarded:
+            enforced += f"; {unguarded} checked by this query only"
         return Check(
             "tenant_consistency",
             PASS,
             figures,
-            f"every row is in its parent's organization ({len(mismatches)} relations{how})",
+            f"every row is in its parent's organization ({len(mismatches)} relations{how}"
+            f"{enforced})",
         )
+
+    def guards(self) -> dict[str, tuple[str, str]]:
+        """Per relation name, what makes PostgreSQL refuse a cross-organization reference:
+        ("constraint", name) for a validated (organization_id, <column>) -> (organization_id,
+        id) foreign key, ("trigger", name) for an enabled guard trigger. Relations with neither
+        are absent."""
+        if self._guards is None:
+            self.cursor.execute(
+                """
+                SELECT child.relname, col.attname, parent.relname, con.conname
+                FROM pg_constraint con
+                JOIN pg_class child ON child.oid = con.conrelid
+                JOIN pg_class parent ON parent.oid = con.confrelid
+                JOIN pg_attribute org ON org.attrelid = con.conrelid AND org.attnum = con.conkey[1]
+                JOIN pg_attribute col ON col.attrelid = con.conrelid AND col.attnum = con.conkey[2]
+                JOIN pg_attribute porg
+                  ON porg.attrelid = con.confrelid AND porg.attnum = con.confkey[1]
+                JOIN pg_attribute pid
+                  ON pid.attrelid = con.confrelid AND pid.attnum = con.confkey[2]
+                WHERE con.contype = 'f' AND con.convalidated
+                  AND con.connamespace = current_schema()::regnamespace
+                  AND cardinality(con.conkey) = 2
+                  AND org.attname = 'organization_id' AND porg.attname = 'organization_id'
+                  AND pid.attname = 'id'
+                ORDER BY con.conname
+                """
+            )
+            constraints = {
+                (child, column, parent): name
+                for child, column, parent, name in self.cursor.fetchall()
+            }
+            self.cursor.execute(
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relnamespace = current_schema()::regnamespace AND t.tgenabled <> 'D' "
+                "AND NOT t.tgisinternal"
+            )
+            triggers = set(self.cursor.fetchall())
+            self._guards = {}
+            for relation in RELATIONS:
+                key = (relation.child, relation.column, relation.parent)
+                if key in constraints:
+                    self._guards[relation.name] = ("constraint", constraints[key])
+                elif (
+                    relation.guard_trigger and (relation.child, relation.guard_trigger) in triggers
+                ):
+                    self._guards[relation.name] = ("trigger", relation.guard_trigger)
+        return self._guards
 
     def _one_organization_for_both(self, relation: Relation) -> bool:
         """True when every row of child and parent is in one and the same organization (or the
@@ -730,6 +815,27 @@ class _Validator:
                 problems.append(f"fk_{table}_organization {foreign_key}")
             if index != "valid":
                 problems.append(f"idx_{table}_org {index}")
+        guards = self.guards()
+        relations = [
+            relation
+            for relation in RELATIONS
+            if relation.column in self.columns.get(relation.child, ())
+            and "organization_id" in self.columns.get(relation.child, ())
+            and "organization_id" in self.columns.get(relation.parent, ())
+        ]
+        figures["organization_keys"] = {
+            relation.name: guards.get(relation.name, ("missing", None))[1] or "missing"
+            for relation in relations
+        }
+        for relation in relations:
+            if relation.name not in guards:
+                what = (
+                    f"trigger {relation.guard_trigger}"
+                    if relation.guard_trigger
+                    else f"validated foreign key (organization_id, {relation.column}) -> "
+                    f"{relation.parent} (organization_id, id)"
+                )
+                problems.append(f"{relation.name}: no {what}")
         if problems:
             return Check("schema", FAIL, figures, "; ".join(problems))
         return Check(
@@ -737,7 +843,8 @@ class _Validator:
             PASS,
             figures,
             f"organization_id NOT NULL, foreign key validated and index valid on "
-            f"{', '.join(LEGACY_TABLES)}",
+            f"{', '.join(LEGACY_TABLES)}; {len(relations)} relations kept inside one "
+            f"organization by PostgreSQL",
         )
 
     def check_default_organization(self) -> Check:

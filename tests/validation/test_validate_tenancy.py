@@ -4,6 +4,7 @@ import json
 import re
 import uuid
 
+import psycopg
 import pytest
 
 from tests.support import run_manage
@@ -136,15 +137,59 @@ def test_many_changes_name_twenty_ids_then_a_count(migrated_db):
     assert f"and {customers - 20} more)" in detail
 
 
+def drop_organization_keys(db, *names: str) -> None:
+    """A database whose composite keys someone dropped: the SQL check is the second layer."""
+    for name in names:
+        table = db.value(
+            "SELECT conrelid::regclass::text FROM pg_constraint WHERE conname = %s", [name]
+        )
+        db.script(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+
+
+def test_a_cross_organization_reference_is_refused_by_postgresql(migrated_db):
+    other = migrated_db.value(OTHER_ORGANIZATION)
+    stop = migrated_db.value("SELECT id::text FROM route_stops ORDER BY id LIMIT 1")
+
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        migrated_db.script(
+            f"UPDATE route_stops SET organization_id = '{other}' WHERE id = '{stop}'"
+        )
+
+    result = validate(migrated_db)
+    consistency = line(result, "tenant_consistency")
+    assert "6 proven by a composite foreign key, 1 guarded by a trigger" in consistency
+    report = json.loads(validate(migrated_db, "--json").stdout)
+    figures = {check["name"]: check for check in report["checks"]}["tenant_consistency"]["figures"]
+    assert figures["proven_by_constraint"]["route_stops.route_id -> routes"] == (
+        "fk_route_stops_route_in_organization"
+    )
+    assert figures["guarded_by_trigger"] == {
+        "customer_service_agreements.service_plan_id -> service_plans": (
+            "agreements_service_plan_in_organization"
+        )
+    }
+    assert figures["sql_check_only"] == []
+
+
 def test_a_route_stop_moved_to_another_organization_fails_tenant_consistency(migrated_db):
     other = migrated_db.value(OTHER_ORGANIZATION)
     stop = migrated_db.value("SELECT id::text FROM route_stops ORDER BY id LIMIT 1")
+    drop_organization_keys(
+        migrated_db,
+        "fk_route_stops_route_in_organization",
+        "fk_route_stops_customer_in_organization",
+    )
     migrated_db.script(f"UPDATE route_stops SET organization_id = '{other}' WHERE id = '{stop}'")
 
     result = validate(migrated_db)
 
-    # A legacy row outside the default organization is also named as such.
-    assert_fails_only(result, "tenant_consistency", "legacy_rows_in_default_organization")
+    # A legacy row outside the default organization is also named as such, and the missing
+    # keys in schema.
+    assert_fails_only(result, "tenant_consistency", "legacy_rows_in_default_organization", "schema")
+    assert (
+        "route_stops.route_id -> routes: no validated foreign key (organization_id, route_id)"
+        in line(result, "schema")
+    )
     consistency = line(result, "tenant_consistency")
     assert "route_stops.route_id -> routes: 1 row in another organization" in consistency
     assert "route_stops.customer_id -> customers: 1 row in another" in consistency
@@ -155,13 +200,16 @@ def test_a_route_stop_moved_to_another_organization_fails_tenant_consistency(mig
 def test_a_whole_table_moved_to_another_organization_is_not_proven_consistent(migrated_db):
     # Each table is then in one organization, but not the same one as its parent's.
     other = migrated_db.value(OTHER_ORGANIZATION)
+    drop_organization_keys(
+        migrated_db, "fk_routes_driver_in_organization", "fk_route_stops_route_in_organization"
+    )
     migrated_db.script(f"UPDATE routes SET organization_id = '{other}'")
     routes = migrated_db.value("SELECT count(*) FROM routes")
     stops = migrated_db.value("SELECT count(*) FROM route_stops")
 
     result = validate(migrated_db)
 
-    assert_fails_only(result, "tenant_consistency", "legacy_rows_in_default_organization")
+    assert_fails_only(result, "tenant_consistency", "legacy_rows_in_default_organization", "schema")
     consistency = line(result, "tenant_consistency")
     assert f"routes.driver_id -> drivers: {routes} rows in another organization" in consistency
     assert f"route_stops.route_id -> routes: {stops} rows" in consistency
