@@ -65,7 +65,8 @@ INSTALLED_APPS = [
     "routing",
     "billing",
     "geocoding",
-    "django.contrib.admin",
+    # django.contrib.admin with input checked on every admin view (tenants.admin_site).
+    "tenants.admin_site.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
