@@ -8,6 +8,7 @@ their next lookup returns.
 from django.contrib import admin
 
 from geocoding.models import GeocodingCacheEntry
+from tenants.admin_site import SAFE_FORMFIELDS
 
 
 @admin.register(GeocodingCacheEntry)
@@ -26,6 +27,7 @@ class GeocodingCacheEntryAdmin(admin.ModelAdmin):
     search_fields = ["normalized_address", "formatted_address", "=address_hash"]
     readonly_fields = ["address_hash", "hit_count", "created_at", "last_used_at"]
     date_hierarchy = "last_used_at"
+    formfield_overrides = SAFE_FORMFIELDS
 
     def has_module_permission(self, request):
         return request.user.is_superuser

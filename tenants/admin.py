@@ -29,13 +29,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_slug
 from django.db import models
 from django.db.models import Count
+from django.forms.models import construct_instance
 from django.http import Http404
 from django.urls import reverse
 from django.utils.html import format_html
 
 from routing.models import Customer, Driver, Route, RouteStop
 from tenants import services
-from tenants.context import organization_context
+from tenants.admin_site import SAFE_FORMFIELDS, GuardedRawIdWidget
+from tenants.context import current_organization_or_none, organization_context
 from tenants.models import Organization, OrganizationUser, Role
 from tenants.permissions import (
     Action,
@@ -176,12 +178,39 @@ class SameOrganizationForm(forms.ModelForm):
     Django's own check reads the scoped default manager, which sees one organization, so a
     value another organization holds passed it and failed in PostgreSQL (a 500, an oracle)."""
 
-    def validate_unique(self):
+    def _post_clean(self):
+        if current_organization_or_none() is not None:
+            return super()._post_clean()
+        organization = self.cleaned_data.get("organization")
+        if isinstance(organization, Organization):
+            with organization_context(organization):
+                return super()._post_clean()
+        # No organization to run the scoped checks in (none valid was picked, or a superuser
+        # writes a global template): Django's constraint checks would need one; the checks
+        # across organizations below still run, and PostgreSQL has the last word.
         exclude = self._get_validation_exclusions()
         try:
-            self.instance.validate_unique(exclude=exclude)
+            self.instance = construct_instance(
+                self, self.instance, self._meta.fields, self._meta.exclude
+            )
         except ValidationError as error:
-            self._update_errors(ValidationError(dict.fromkeys(error.error_dict, UNAVAILABLE)))
+            self._update_errors(error)
+        try:
+            self.instance.full_clean(
+                exclude=exclude, validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as error:
+            self._update_errors(error)
+        if self._validate_unique:
+            self.validate_unique()
+
+    def validate_unique(self):
+        exclude = self._get_validation_exclusions()
+        if current_organization_or_none() is not None:
+            try:
+                self.instance.validate_unique(exclude=exclude)
+            except ValidationError as error:
+                self._update_errors(ValidationError(dict.fromkeys(error.error_dict, UNAVAILABLE)))
         model = type(self.instance)
         unique_checks, _ = self.instance._get_unique_checks(
             exclude=exclude, include_meta_constraints=True
@@ -228,6 +257,7 @@ class _OrganizationScoped:
     role matrix. `resource` names the model in tenants.permissions (None: membership alone)."""
 
     resource: Resource | None = None
+    formfield_overrides = SAFE_FORMFIELDS
 
     def get_queryset(self, request):
         queryset = all_organizations(self.model).get_queryset()
@@ -304,6 +334,20 @@ class _OrganizationScoped:
                 )
         elif is_tenant_model(related):
             queryset = scope_to_admin_organizations(all_organizations(related).all(), request)
+            # Labels (`str(route)` names its driver) read their relations in the same query:
+            # followed later through the plain related manager, row level security would
+            # hide them whenever the page runs outside their organization.
+            queryset = queryset.select_related(
+                *(
+                    f.name
+                    for f in related._meta.fields
+                    if f.many_to_one
+                    and f.related_model is not Organization
+                    and is_tenant_model(f.related_model)
+                )
+            )
+            if db_field.name in getattr(self, "raw_id_fields", ()):
+                kwargs["widget"] = GuardedRawIdWidget(db_field.remote_field, self.admin_site)
             if form_organization is not None:
                 # Editing a row: only its own organization's rows (and shared templates).
                 same = models.Q(organization=form_organization)
@@ -635,7 +679,7 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "subdomain", "billing_email"]
     readonly_fields = [*COUNTED, "invite", "created_at", "updated_at"]
     inlines = [OrganizationUserInline]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {**SAFE_FORMFIELDS, models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "slug", "subdomain", "is_active", "timezone", "invite"]}),
         ("Data", {"fields": list(COUNTED)}),

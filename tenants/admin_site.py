@@ -9,11 +9,14 @@ one line too; the view's writes are rolled back first.
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig as DjangoAdminConfig
-from django.db import DataError, IntegrityError, transaction
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.db import DataError, IntegrityError, models, transaction
 from django.http import HttpResponse
 
 # Longer than any column the admin writes but text (which forms cap themselves), shorter than
@@ -39,6 +42,82 @@ def hostile_input(request) -> str | None:
                 if len(value) > limit:
                     return f"a value in the {where} is longer than {limit} characters: shorten it"
     return None
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _json_problem(value, depth=0) -> str | None:
+    if depth > MAX_JSON_DEPTH:
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "holds a NUL character (\\u0000), which PostgreSQL's jsonb refuses"
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            return "holds a lone surrogate (\\ud800-\\udfff), which is not valid text"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = _json_problem(key, depth + 1) or _json_problem(item, depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+class SafeJSONField(forms.JSONField):
+    """Django's JSON form field, refusing with one form error what would be a 500: nesting
+    deep enough to exhaust the parser's recursion, and strings jsonb cannot store."""
+
+    def to_python(self, value):
+        try:
+            converted = super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError(
+                f"nested deeper than {MAX_JSON_DEPTH} levels", code="invalid"
+            ) from None
+        problem = _json_problem(converted)
+        if problem:
+            raise forms.ValidationError(f"this JSON {problem}", code="invalid")
+        return converted
+
+    def bound_data(self, data, initial):
+        # Shown again as typed when refused: re-encoding a lone surrogate would fail the page.
+        try:
+            value = super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+        if not isinstance(value, forms.fields.InvalidJSONInput) and _json_problem(value):
+            return forms.fields.InvalidJSONInput(data)
+        return value
+
+    def has_changed(self, initial, data):
+        try:
+            return super().has_changed(initial, data)
+        except (RecursionError, json.JSONDecodeError):
+            return True
+
+
+class GuardedRawIdWidget(ForeignKeyRawIdWidget):
+    """The raw-id widget shows the label of the row it holds through the related model's
+    scoped manager, which needs a current organization: without one (a superuser's add page
+    before an organization is picked) it shows no label rather than failing."""
+
+    def label_and_url_for_value(self, value):
+        from tenants.context import OrganizationNotSet
+
+        try:
+            return super().label_and_url_for_value(value)
+        except OrganizationNotSet:
+            return "", ""
+
+
+# formfield_overrides of every admin of this project.
+SAFE_FORMFIELDS = {models.JSONField: {"form_class": SafeJSONField}}
 
 
 def _one_line(message: str, status: int) -> HttpResponse:
