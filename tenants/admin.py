@@ -18,6 +18,7 @@ trial, Stripe) are read-only to organization staff.
 
 from __future__ import annotations
 
+import smtplib
 from contextlib import nullcontext
 
 from django import forms
@@ -804,6 +805,9 @@ class InvitationForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         organization, role = cleaned.get("organization"), cleaned.get("role")
+        email = cleaned.get("email")
+        if organization is not None and email and services.is_member(organization, email):
+            self.add_error("email", f"{email} is a member of {organization} already")
         if organization is not None and role:
             actor_role = admin_role(self.request, organization.pk)
             if not may_grant_role(actor_role, role):
@@ -929,12 +933,21 @@ class OrganizationUserAdmin(OrganizationScopedAdmin):
             role=form.cleaned_data["role"],
             invited_by=request.user,
         )
-        services.invitation_send(
-            invitation=invitation,
-            accept_url=request.build_absolute_uri(
-                reverse("invitation-accept", args=[invitation.token])
-            ),
-        )
+        try:
+            services.invitation_send(
+                invitation=invitation,
+                accept_url=request.build_absolute_uri(
+                    reverse("invitation-accept", args=[invitation.token])
+                ),
+            )
+        except (OSError, smtplib.SMTPException) as error:
+            self.message_user(
+                request,
+                f"The invitation is saved but its email could not be sent ({error}): check "
+                f"EMAIL_URL, then invite {invitation.membership.user.email} again.",
+                messages.ERROR,
+            )
+            return invitation.membership
         self.message_user(
             request,
             f"Invitation sent to {invitation.membership.user.email}: it is valid for "

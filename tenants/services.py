@@ -301,6 +301,15 @@ def organization_invite_member(
     return Invitation(membership, token, new_account)
 
 
+def is_member(organization: Organization, email: str) -> bool:
+    """Whether `email` (case-insensitive) has an accepted membership of `organization`."""
+    return (
+        OrganizationUser.objects.filter(organization=organization, user__email__iexact=email)
+        .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
+        .exists()
+    )
+
+
 def invitation_send(*, invitation: Invitation, accept_url: str) -> None:
     """The invitation email: the link goes to the invitee only, never to the inviter's screen
     (whoever holds the link of a new account sets its password)."""

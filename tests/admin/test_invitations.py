@@ -226,3 +226,22 @@ def test_a_bad_invitation_link_is_one_line(client, db):
         response = client.get(f"/invitations/{token}/")
         assert response.status_code == 404
         assert "not valid" in response.content.decode()
+
+
+def test_inviting_a_member_again_is_a_form_error_and_a_pending_one_gets_a_new_link(
+    client, acme, staff
+):
+    client.force_login(staff["acme"][Role.OWNER])
+
+    member = invite(client, acme.organization, acme.members[Role.MANAGER].email.upper())
+    first = invite(client, acme.organization, "twice@example.test")
+    second = invite(client, acme.organization, "twice@example.test")
+
+    assert member.status_code == 200
+    assert "already" in str(member.context["adminform"].form.errors["email"])
+    assert first.status_code == second.status_code == 302
+    old_link, new_link = (link_in(message) for message in mail.outbox)
+    assert old_link != new_link
+    client.logout()
+    assert client.get(old_link).status_code == 404
+    assert client.get(new_link).status_code == 200
