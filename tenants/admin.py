@@ -604,6 +604,7 @@ PLATFORM_FIELDS = (
     "onboarded_at",
 )
 BILLING_FIELDS = ("billing_email", "billing_address")
+SECRETS = ("google_maps_api_key",)
 
 SLUG_UNAVAILABLE = (
     "this slug cannot be used: choose another of lower-case letters, digits and hyphens"
@@ -756,6 +757,17 @@ class OrganizationAdmin(admin.ModelAdmin):
             if not admin_may(request, Resource.BILLING, Action.CHANGE, organization_id_of(obj)):
                 readonly += BILLING_FIELDS
         return readonly
+
+    def get_fieldsets(self, request, obj=None):
+        # Secrets are for those who manage the settings, not for every member who reads them.
+        if request.user.is_superuser or admin_may(
+            request, Resource.ORGANIZATION, Action.CHANGE, organization_id_of(obj)
+        ):
+            return super().get_fieldsets(request, obj)
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in SECRETS]})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) and admin_may(

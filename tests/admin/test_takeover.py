@@ -259,3 +259,16 @@ def test_staff_cannot_grant_groups_or_see_them(client, acme, staff):
     assert client.get(reverse("admin:auth_group_changelist")).status_code == 403
     assert client.get(reverse("admin:auth_group_add")).status_code == 403
     assert User.objects.filter(groups__isnull=False).count() == 0
+
+
+@pytest.mark.parametrize(("role", "shown"), [(Role.ADMIN, True), (Role.READONLY, False)])
+def test_the_maps_api_key_is_shown_to_those_who_manage_settings_only(
+    client, acme, staff, role, shown
+):
+    Organization.objects.filter(pk=acme.organization.pk).update(google_maps_api_key="AIzaSECRET")
+    client.force_login(staff["acme"][role])
+
+    page = client.get(reverse("admin:tenants_organization_change", args=[acme.organization.pk]))
+
+    assert page.status_code == 200
+    assert ("AIzaSECRET" in page.content.decode()) == shown
