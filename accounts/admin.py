@@ -1,14 +1,27 @@
-"""Admin for users (email login) and API tokens.
+"""Admin for users (email login), API tokens and groups.
 
-Superusers see every user; other staff see the members of their own organizations only, with
-their memberships there, and cannot grant staff, superuser or permission flags (that would let
-them out of their organizations).
+Superusers see every user; other staff see the accepted members of their own organizations
+only (a pending invitation is not membership), with their memberships there, and cannot grant
+staff, superuser or permission flags (that would let them out of their organizations).
+
+A user's password, email, active flag, profile and the account itself are changed by
+organization staff only when the account belongs to no organization but theirs (accepted or
+invited), and only by owners and admins holding a role at least the user's
+(tenants.services.account_managed_by); otherwise by the user themself or a superuser. Groups
+and permissions, and other users' API tokens, are the platform's: superusers only.
 """
 
+import uuid
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import Http404
 
 from accounts.models import ApiToken, User
@@ -16,10 +29,17 @@ from accounts.services import api_token_revoke
 from tenants.admin import (
     OrganizationScopedAdmin,
     OrganizationScopedInline,
-    admin_organization_ids,
+    admin_may,
+    admin_organization_roles,
+    all_organizations,
+    organization_members,
     scope_to_admin_organizations,
 )
 from tenants.models import Organization, OrganizationUser
+from tenants.permissions import Action, Resource
+from tenants.services import account_managed_by, last_owner_of_any
+
+EMAIL_UNAVAILABLE = "this email address cannot be used: enter another"
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -29,17 +49,53 @@ class UserCreationForm(AdminUserCreationForm):
 
 
 class UserChangeAdminForm(UserChangeForm):
+    """Emails are unique whatever the case; taken and invalid get the same one message, so the
+    form tells nobody which addresses have accounts."""
+
+    email = forms.CharField(max_length=255, error_messages={"max_length": EMAIL_UNAVAILABLE})
+
     class Meta:
         model = User
         fields = "__all__"
 
+    def clean_email(self):
+        email = User.objects.normalize_email(self.cleaned_data["email"].strip())
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ValidationError(EMAIL_UNAVAILABLE) from None
+        taken = all_organizations(User).filter(email__iexact=email).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError(EMAIL_UNAVAILABLE)
+        return email
+
+    def validate_unique(self):
+        try:
+            self.instance.validate_unique(exclude=self._get_validation_exclusions())
+        except ValidationError as error:
+            self._update_errors(ValidationError(dict.fromkeys(error.error_dict, EMAIL_UNAVAILABLE)))
+
 
 class MembershipInline(OrganizationScopedInline, admin.TabularInline):
+    """The user's memberships in the staff member's organizations, read-only: roles change on
+    the membership's own page (tenants.admin.OrganizationUserAdmin), where the rules are."""
+
     model = OrganizationUser
     fk_name = "user"
+    resource = Resource.MEMBERS
     fields = ["organization", "role", "is_primary_org", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = fields
+    show_change_link = True
     extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class MemberOfFilter(admin.SimpleListFilter):
@@ -55,9 +111,13 @@ class MemberOfFilter(admin.SimpleListFilter):
         return [(str(o.pk), o.name) for o in organizations]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(memberships__organization=self.value())
-        return queryset
+        if not self.value():
+            return queryset
+        try:
+            organization_id = uuid.UUID(self.value())
+        except (ValueError, AttributeError):
+            return queryset.none()  # not an id: no organization has it
+        return queryset.filter(memberships__organization=organization_id)
 
 
 PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
@@ -104,16 +164,37 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        ids = admin_organization_ids(request)
-        if ids is None:
+        roles = admin_organization_roles(request)
+        if roles is None:
             return queryset
-        return queryset.filter(memberships__organization__in=ids).distinct()
+        readable = [pk for pk in roles if admin_may(request, Resource.MEMBERS, Action.VIEW, pk)]
+        members = organization_members(readable).values("pk")
+        return queryset.filter(pk__in=members) | queryset.filter(pk=request.user.pk)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             readonly += PRIVILEGE_FIELDS
         return readonly
+
+    def has_view_permission(self, request, obj=None):
+        if obj is not None and obj.pk == request.user.pk:
+            return True  # one's own account
+        return super().has_view_permission(request, obj) and admin_may(
+            request, Resource.MEMBERS, Action.VIEW
+        )
+
+    def may_manage_account(self, request, obj) -> bool:
+        """Password, email, active flag, profile, deletion: see the module docstring."""
+        if request.user.is_superuser:
+            return True
+        if obj.pk == request.user.pk:
+            return True
+        return account_managed_by(target=obj, actor_roles=admin_organization_roles(request))
+
+    def user_change_password(self, request, id, form_url=""):
+        self.get_object(request, unquote(id))  # 404 outside the user's organizations
+        return super().user_change_password(request, id, form_url)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -133,12 +214,26 @@ class UserAdmin(DjangoUserAdmin):
         # Changing a superuser (their password, say) would be a way to become one.
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
-        return super().has_change_permission(request, obj)
+        if not super().has_change_permission(request, obj):
+            return False
+        if obj is None:
+            return request.user.is_superuser or admin_may(request, Resource.MEMBERS, Action.CHANGE)
+        return self.may_manage_account(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
-        return super().has_delete_permission(request, obj)
+        if not super().has_delete_permission(request, obj):
+            return False
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return admin_may(request, Resource.MEMBERS, Action.DELETE)
+        return (
+            obj.pk != request.user.pk
+            and self.may_manage_account(request, obj)
+            and not last_owner_of_any(obj)
+        )
 
 
 @admin.register(ApiToken)
@@ -154,8 +249,19 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
     fields = ["name", *readonly_fields[:4], "expires_at", "revoked_at"]
     actions = ["revoke"]
 
+    def get_queryset(self, request):
+        # Other users' tokens are the platform's: each staff member sees their own.
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(user=request.user)
+
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Revoked tokens stay for the audit trail; only the platform removes rows.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
@@ -163,3 +269,26 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
         for api_token in tokens:
             api_token_revoke(api_token=api_token)
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
+
+
+class PlatformGroupAdmin(DjangoGroupAdmin):
+    """Groups carry model permissions across every organization: the platform's."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+admin.site.unregister(Group)
+admin.site.register(Group, PlatformGroupAdmin)

@@ -10,13 +10,17 @@ from billing.models import (
     UsageRecord,
 )
 from tenants.admin import OrganizationScopedAdmin
+from tenants.permissions import Resource
 
 # Every billing row belongs to an organization: OrganizationScopedAdmin limits staff who are not
-# superusers to their own organizations' rows and foreign-key choices (tenants.admin).
+# superusers to their own organizations' rows and foreign-key choices (tenants.admin), and to
+# what their role may (tenants.permissions: billing is the owner's, the subscription the
+# platform's, usage a report). Global service-plan templates are listed to superusers only.
 
 
 @admin.register(ServicePlan)
 class ServicePlanAdmin(OrganizationScopedAdmin):
+    resource = Resource.BILLING
     list_display = ["name", "organization", "billing_frequency", "base_rate", "is_active"]
     list_filter = ["organization", "billing_frequency", "is_active"]
     search_fields = ["name", "description", "organization__name"]
@@ -26,6 +30,7 @@ class ServicePlanAdmin(OrganizationScopedAdmin):
 
 @admin.register(CustomerServiceAgreement)
 class CustomerServiceAgreementAdmin(OrganizationScopedAdmin):
+    resource = Resource.BILLING
     list_display = [
         "customer",
         "organization",
@@ -44,6 +49,7 @@ class CustomerServiceAgreementAdmin(OrganizationScopedAdmin):
 
 @admin.register(PaymentMethod)
 class PaymentMethodAdmin(OrganizationScopedAdmin):
+    resource = Resource.BILLING
     list_display = [
         "customer",
         "organization",
@@ -62,6 +68,7 @@ class PaymentMethodAdmin(OrganizationScopedAdmin):
 
 @admin.register(OrganizationSubscription)
 class OrganizationSubscriptionAdmin(OrganizationScopedAdmin):
+    resource = Resource.SUBSCRIPTION
     list_display = [
         "organization",
         "plan_tier",
@@ -79,6 +86,8 @@ class OrganizationSubscriptionAdmin(OrganizationScopedAdmin):
 @admin.register(UsageRecord)
 class UsageRecordAdmin(OrganizationScopedAdmin):
     """Browsable, never editable: the table is append-only (a trigger rejects UPDATE/DELETE)."""
+
+    resource = Resource.USAGE
 
     list_display = ["recorded_at", "organization", "metric", "quantity"]
     list_filter = ["organization", "metric"]

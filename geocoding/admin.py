@@ -1,8 +1,14 @@
-"""Admin for the geocoding cache: browse and search; entries expire on their own after 90 days."""
+"""Admin for the geocoding cache: browse and search; entries expire on their own after 90 days.
+
+The cache is shared by every organization, so it is the platform's: superusers only. Staff of
+one organization would otherwise read the addresses others look up and move the coordinates
+their next lookup returns.
+"""
 
 from django.contrib import admin
 
 from geocoding.models import GeocodingCacheEntry
+from tenants.admin_site import SAFE_FORMFIELDS
 
 
 @admin.register(GeocodingCacheEntry)
@@ -21,3 +27,19 @@ class GeocodingCacheEntryAdmin(admin.ModelAdmin):
     search_fields = ["normalized_address", "formatted_address", "=address_hash"]
     readonly_fields = ["address_hash", "hit_count", "created_at", "last_used_at"]
     date_hierarchy = "last_used_at"
+    formfield_overrides = SAFE_FORMFIELDS
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -65,7 +65,8 @@ INSTALLED_APPS = [
     "routing",
     "billing",
     "geocoding",
-    "django.contrib.admin",
+    # django.contrib.admin with input checked on every admin view (tenants.admin_site).
+    "tenants.admin_site.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -183,3 +184,8 @@ ROUTEOPTIMIZER_API_TOKEN_DAYS = env.int("ROUTEOPTIMIZER_API_TOKEN_DAYS", default
 ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION = env(
     "ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION", default="demo"
 )
+
+# Invitation emails (tenants.services.invitation_send). EMAIL_URL as django-environ reads it
+# (smtp+tls://user:password@smtp.example.com:587); unset, emails are printed to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="RouteOptimizer <noreply@localhost>")

@@ -4,10 +4,12 @@ from django.contrib import admin
 
 from routing.models import Customer, Driver, Route, RouteStop
 from tenants.admin import OrganizationScopedAdmin, OrganizationScopedInline
+from tenants.permissions import Resource
 
 
 @admin.register(Customer)
 class CustomerAdmin(OrganizationScopedAdmin):
+    resource = Resource.CUSTOMERS
     list_display = [
         "display_name",
         "organization",
@@ -20,11 +22,13 @@ class CustomerAdmin(OrganizationScopedAdmin):
     list_filter = ["service_day", "service_type", "status", "is_active", "assigned_driver"]
     search_fields = ["display_name", "name", "first_name", "last_name", "address", "email", "phone"]
     list_select_related = ["organization", "assigned_driver"]
+    # geocoded_by offers the organization's members only (tenants.admin); set by geocoding.
     readonly_fields = ["created_at", "updated_at"]
 
 
 @admin.register(Driver)
 class DriverAdmin(OrganizationScopedAdmin):
+    resource = Resource.DRIVERS
     list_display = ["name", "organization", "email", "phone", "max_customers_per_day", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name", "email", "phone"]
@@ -33,6 +37,7 @@ class DriverAdmin(OrganizationScopedAdmin):
 
 
 class RouteStopInline(OrganizationScopedInline, admin.TabularInline):
+    resource = Resource.ROUTE_STOPS
     model = RouteStop
     fields = ["sequence", "customer", "estimated_arrival_time", "estimated_service_duration"]
     ordering = ["sequence"]
@@ -44,6 +49,7 @@ class RouteStopInline(OrganizationScopedInline, admin.TabularInline):
 
 @admin.register(Route)
 class RouteAdmin(OrganizationScopedAdmin):
+    resource = Resource.ROUTES
     list_display = [
         "__str__",
         "organization",
@@ -62,6 +68,7 @@ class RouteAdmin(OrganizationScopedAdmin):
 
 @admin.register(RouteStop)
 class RouteStopAdmin(OrganizationScopedAdmin):
+    resource = Resource.ROUTE_STOPS
     list_display = ["__str__", "organization", "route", "customer", "sequence"]
     list_filter = ["route__service_day"]
     search_fields = ["customer__display_name", "route__driver__name"]

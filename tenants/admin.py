@@ -7,23 +7,52 @@ they are members of, pick foreign keys only among those rows, and get 404 for an
 exactly as for an id that does not exist. Each change, add and delete view runs inside the
 object's organization (tenants.context), so whatever else it reads through the scoped
 managers sees that organization and nothing more.
+
+Within their organizations, staff do what their role may (tenants.permissions, the matrix the
+API uses too): every admin names its `resource`, and each page, action and row asks the role
+the staff member holds in that row's organization. Django's model permissions stay a ceiling
+the platform sets; the role decides below it. Members are invited by email, never picked
+(tenants.services.organization_invite_member); the platform's fields (plan, limits, status,
+trial, Stripe) are read-only to organization staff.
 """
 
 from __future__ import annotations
 
+import smtplib
 from contextlib import nullcontext
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_slug
 from django.db import models
 from django.db.models import Count
+from django.forms.models import construct_instance
 from django.http import Http404
+from django.urls import reverse
+from django.utils.html import format_html
 
 from routing.models import Customer, Driver, Route, RouteStop
-from tenants.context import organization_context
-from tenants.models import Organization, OrganizationUser
+from tenants import services
+from tenants.admin_site import SAFE_FORMFIELDS, GuardedRawIdWidget
+from tenants.context import current_organization_or_none, organization_context
+from tenants.models import Organization, OrganizationUser, Role
+from tenants.permissions import (
+    Action,
+    Resource,
+    may_grant_role,
+    may_manage_member,
+    own_rows_q,
+    role_can,
+    role_rank,
+)
+
+# One message for a value that is taken (in this organization or another) and for one that is
+# simply invalid: a uniqueness error must not tell anyone what other organizations use.
+UNAVAILABLE = "this value cannot be used: choose another"
 
 
 def all_organizations(model) -> models.Manager:
@@ -35,18 +64,74 @@ def is_tenant_model(model) -> bool:
     return any(field.name == "organization" for field in model._meta.fields)
 
 
-def admin_organization_ids(request) -> frozenset | None:
-    """The organizations this admin user may see; None for a superuser (all of them)."""
+def admin_organization_roles(request) -> dict | None:
+    """{organization id: role} of this admin user's memberships; None for a superuser."""
     if request.user.is_superuser:
         return None
-    if not hasattr(request, "_admin_organization_ids"):
+    if not hasattr(request, "_admin_organization_roles"):
         # Membership as the API counts it: accepted, in an active organization.
-        request._admin_organization_ids = frozenset(
+        request._admin_organization_roles = dict(
             OrganizationUser.objects.filter(user=request.user, organization__is_active=True)
             .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
-            .values_list("organization_id", flat=True)
+            .values_list("organization_id", "role")
         )
-    return request._admin_organization_ids
+    return request._admin_organization_roles
+
+
+def admin_organization_ids(request) -> frozenset | None:
+    """The organizations this admin user may see; None for a superuser (all of them)."""
+    roles = admin_organization_roles(request)
+    return None if roles is None else frozenset(roles)
+
+
+def admin_role(request, organization_id):
+    """The admin user's role in that organization (None: not a member); superusers: owner."""
+    roles = admin_organization_roles(request)
+    if roles is None:
+        return Role.OWNER
+    return roles.get(organization_id) if organization_id is not None else None
+
+
+def admin_may(request, resource: Resource | None, action: Action, organization_id=None) -> bool:
+    """Whether the role matrix lets this admin user do `action` on `resource` in that
+    organization, or (organization_id None) in at least one of theirs. Superusers: always."""
+    roles = admin_organization_roles(request)
+    if roles is None:
+        return True
+    if resource is None:  # no role decides (the user's own API tokens): membership is enough
+        return bool(roles) if organization_id is None else organization_id in roles
+    if organization_id is None:
+        return any(role_can(role, resource, action) for role in roles.values())
+    return role_can(roles.get(organization_id), resource, action)
+
+
+def admin_organizations_allowing(request, resource, action):
+    """The organizations (a queryset) in which this admin user may do `action` on `resource`."""
+    queryset = Organization.objects.all()
+    roles = admin_organization_roles(request)
+    if roles is None:
+        return queryset
+    return queryset.filter(pk__in=[pk for pk in roles if admin_may(request, resource, action, pk)])
+
+
+def organization_id_of(obj):
+    if obj is None:
+        return None
+    if isinstance(obj, Organization):
+        return obj.pk
+    return getattr(obj, "organization_id", None)
+
+
+def organization_members(organization_ids=None):
+    """Users with an accepted membership in those organizations (all of them: every user)."""
+    users = get_user_model()._default_manager.all()
+    if organization_ids is None:
+        return users
+    return users.filter(
+        pk__in=OrganizationUser.objects.filter(organization__in=organization_ids)
+        .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
+        .values("user")
+    )
 
 
 def scope_to_admin_organizations(queryset, request, *, lookup="organization"):
@@ -89,7 +174,64 @@ class OrganizationRelatedOnlyFilter(admin.RelatedOnlyFieldListFilter):
 
 
 class SameOrganizationForm(forms.ModelForm):
-    """Refuses a foreign key to another organization's row (a superuser sees every row)."""
+    """Refuses a foreign key to another organization's row (a superuser sees every row), and
+    checks uniqueness across every organization, answering UNAVAILABLE whoever holds the value:
+    Django's own check reads the scoped default manager, which sees one organization, so a
+    value another organization holds passed it and failed in PostgreSQL (a 500, an oracle)."""
+
+    def _post_clean(self):
+        if current_organization_or_none() is not None:
+            return super()._post_clean()
+        organization = self.cleaned_data.get("organization")
+        if isinstance(organization, Organization):
+            with organization_context(organization):
+                return super()._post_clean()
+        # No organization to run the scoped checks in (none valid was picked, or a superuser
+        # writes a global template): Django's constraint checks would need one; the checks
+        # across organizations below still run, and PostgreSQL has the last word.
+        exclude = self._get_validation_exclusions()
+        try:
+            self.instance = construct_instance(
+                self, self.instance, self._meta.fields, self._meta.exclude
+            )
+        except ValidationError as error:
+            self._update_errors(error)
+        try:
+            self.instance.full_clean(
+                exclude=exclude, validate_unique=False, validate_constraints=False
+            )
+        except ValidationError as error:
+            self._update_errors(error)
+        if self._validate_unique:
+            self.validate_unique()
+
+    def validate_unique(self):
+        exclude = self._get_validation_exclusions()
+        if current_organization_or_none() is not None:
+            try:
+                self.instance.validate_unique(exclude=exclude)
+            except ValidationError as error:
+                self._update_errors(ValidationError(dict.fromkeys(error.error_dict, UNAVAILABLE)))
+        model = type(self.instance)
+        unique_checks, _ = self.instance._get_unique_checks(
+            exclude=exclude, include_meta_constraints=True
+        )
+        for model_class, fields in unique_checks:
+            if "organization" in fields or any(name in self.errors for name in fields):
+                continue  # unique within one organization: checked above, in its context
+            lookup = {}
+            for name in fields:
+                field = model_class._meta.get_field(name)
+                value = getattr(self.instance, field.attname)
+                if value is None or (value == "" and field.empty_strings_allowed):
+                    break
+                lookup[name] = value
+            else:
+                taken = all_organizations(model).filter(**lookup)
+                if not self.instance._state.adding:
+                    taken = taken.exclude(pk=self.instance.pk)
+                if taken.exists():
+                    self._update_errors(ValidationError(dict.fromkeys(fields, UNAVAILABLE)))
 
     def clean(self):
         cleaned = super().clean()
@@ -112,24 +254,101 @@ class SameOrganizationForm(forms.ModelForm):
 
 
 class _OrganizationScoped:
-    """What the model admin and the inlines share: the queryset and foreign-key choices."""
+    """What the model admin and the inlines share: the queryset, foreign-key choices and the
+    role matrix. `resource` names the model in tenants.permissions (None: membership alone)."""
+
+    resource: Resource | None = None
+    formfield_overrides = SAFE_FORMFIELDS
 
     def get_queryset(self, request):
         queryset = all_organizations(self.model).get_queryset()
         ordering = self.get_ordering(request)
         if ordering:
             queryset = queryset.order_by(*ordering)
-        return scope_to_admin_organizations(queryset, request)
+        queryset = scope_to_admin_organizations(queryset, request)
+        roles = admin_organization_roles(request)
+        if roles is None:
+            return queryset
+        if getattr(self.model, "shares_global_rows", False):
+            # Global templates are the platform's: listed and edited by superusers only.
+            queryset = queryset.exclude(organization__isnull=True)
+        return self._own_rows_only(queryset, request, roles)
+
+    def _own_rows_only(self, queryset, request, roles):
+        """Technicians see their own routes and stops only, in each organization they hold that
+        role in (tenants.permissions.own_rows_q)."""
+        if self.resource is None:
+            return queryset
+        limits = {
+            pk: own_rows_q(role=role, resource=self.resource, user=request.user)
+            for pk, role in roles.items()
+        }
+        if all(limit is None for limit in limits.values()):
+            return queryset
+        visible = models.Q(pk__in=[])
+        for pk, limit in limits.items():
+            visible |= models.Q(organization=pk) & (limit or models.Q())
+        return queryset.filter(visible)
+
+    # -- the role matrix on every page, action and row -------------------------------------
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and admin_may(
+            request, self.resource, Action.VIEW, organization_id_of(obj)
+        )
+
+    def has_add_permission(self, request, *args):
+        # Inlines get the parent object as a second argument.
+        parent = args[0] if args else None
+        return super().has_add_permission(request, *args) and admin_may(
+            request, self.resource, Action.CREATE, organization_id_of(parent)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and admin_may(
+            request, self.resource, Action.CHANGE, organization_id_of(obj)
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and admin_may(
+            request, self.resource, Action.DELETE, organization_id_of(obj)
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model
         form_organization = getattr(request, "_admin_form_organization_id", None)
         if related is Organization:
-            kwargs["queryset"] = scope_to_admin_organizations(
-                Organization.objects.all(), request, lookup="pk"
-            )
+            # Only organizations where the role may write this model: a readonly member of A
+            # who is an admin of C picks C, never A.
+            action = Action.CHANGE if form_organization is not None else Action.CREATE
+            kwargs["queryset"] = admin_organizations_allowing(request, self.resource, action)
+        elif related is get_user_model():
+            # A user column (geocoded_by, ...) offers the organization's members, never the
+            # system's users (emails of other organizations, superusers).
+            if admin_organization_ids(request) is None and form_organization is None:
+                kwargs["queryset"] = organization_members()
+            else:
+                kwargs["queryset"] = organization_members(
+                    [form_organization]
+                    if form_organization is not None
+                    else admin_organization_ids(request)
+                )
         elif is_tenant_model(related):
             queryset = scope_to_admin_organizations(all_organizations(related).all(), request)
+            # Labels (`str(route)` names its driver) read their relations in the same query:
+            # followed later through the plain related manager, row level security would
+            # hide them whenever the page runs outside their organization.
+            queryset = queryset.select_related(
+                *(
+                    f.name
+                    for f in related._meta.fields
+                    if f.many_to_one
+                    and f.related_model is not Organization
+                    and is_tenant_model(f.related_model)
+                )
+            )
+            if db_field.name in getattr(self, "raw_id_fields", ()):
+                kwargs["widget"] = GuardedRawIdWidget(db_field.remote_field, self.admin_site)
             if form_organization is not None:
                 # Editing a row: only its own organization's rows (and shared templates).
                 same = models.Q(organization=form_organization)
@@ -329,22 +548,127 @@ def _count_column(name: str, label: str):
     return column
 
 
+def membership_status(membership) -> str:
+    if membership.invitation_token and membership.invitation_accepted_at is None:
+        return "invited"
+    return "member"
+
+
 class OrganizationUserInline(OrganizationScopedInline, admin.TabularInline):
+    """The organization's members and pending invitations, read-only: members are invited by
+    email (the membership add page) and changed on their own page, where the role rules are
+    checked (tenants.services), never picked from a list of users here."""
+
     model = OrganizationUser
     fk_name = "organization"
     verbose_name = "member"
     verbose_name_plural = "members"
-    fields = ["user", "role", "is_primary_org", "invitation_accepted_at", "created_at"]
-    readonly_fields = ["created_at"]
-    autocomplete_fields = ["user"]
+    resource = Resource.MEMBERS
+    fields = ["user", "role", "is_primary_org", "status", "created_at"]
+    readonly_fields = fields
+    show_change_link = True
     extra = 0
+
+    @admin.display(description="status")
+    def status(self, membership):
+        return membership_status(membership)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# The platform's columns: the plan and its limits, the subscription's status and trial, Stripe,
+# whether the organization is active. Superusers change them; organization staff read them.
+PLATFORM_FIELDS = (
+    "plan_tier",
+    "subscription_status",
+    "trial_ends_at",
+    "trial_days",
+    "max_users",
+    "max_customers",
+    "max_techs",
+    "max_routes_per_day",
+    "features_enabled",
+    "stripe_customer_id",
+    "stripe_subscription_id",
+    "is_active",
+    "onboarded_at",
+)
+BILLING_FIELDS = ("billing_email", "billing_address")
+SECRETS = ("google_maps_api_key",)
+
+SLUG_UNAVAILABLE = (
+    "this slug cannot be used: choose another of lower-case letters, digits and hyphens"
+)
+SUBDOMAIN_UNAVAILABLE = (
+    "this subdomain cannot be used: choose another of lower-case letters, digits and hyphens"
+)
+
+
+class OrganizationAdminForm(forms.ModelForm):
+    """Slugs and subdomains are lower case and unique whatever the case (the organization is
+    resolved case-insensitively from them); taken and invalid get the same one message."""
+
+    slug = forms.CharField(max_length=100, error_messages={"max_length": SLUG_UNAVAILABLE})
+    subdomain = forms.CharField(
+        max_length=63, required=False, error_messages={"max_length": SUBDOMAIN_UNAVAILABLE}
+    )
+
+    class Meta:
+        model = Organization
+        fields = "__all__"  # noqa: DJ007 - the admin's fieldsets choose; it must see every field
+
+    def _available(self, name, value, message, *, valid) -> str:
+        value = value.strip().lower()
+        if not valid(value):
+            raise ValidationError(message)
+        taken = all_organizations(Organization).filter(**{f"{name}__iexact": value})
+        if self.instance.pk is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError(message)
+        return value
+
+    def clean_slug(self):
+        return self._available("slug", self.cleaned_data["slug"], SLUG_UNAVAILABLE, valid=_is_slug)
+
+    def clean_subdomain(self):
+        value = self.cleaned_data.get("subdomain") or ""
+        if not value.strip():
+            return None
+        return self._available(
+            "subdomain", value, SUBDOMAIN_UNAVAILABLE, valid=Organization.valid_subdomain
+        )
+
+    def validate_unique(self):
+        # clean_slug / clean_subdomain checked across organizations; Django's check would name
+        # the field and the model in another message.
+        try:
+            self.instance.validate_unique(exclude=self._get_validation_exclusions())
+        except ValidationError as error:
+            self._update_errors(ValidationError(dict.fromkeys(error.error_dict, UNAVAILABLE)))
+
+
+def _is_slug(value: str) -> bool:
+    try:
+        validate_slug(value)
+    except ValidationError:
+        return False
+    return Organization.valid_slug(value)
+
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationAdminForm
     list_display = [
         "name",
         "slug",
@@ -355,11 +679,11 @@ class OrganizationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["plan_tier", "subscription_status", "is_active"]
     search_fields = ["name", "slug", "subdomain", "billing_email"]
-    readonly_fields = [*COUNTED, "created_at", "updated_at"]
+    readonly_fields = [*COUNTED, "invite", "created_at", "updated_at"]
     inlines = [OrganizationUserInline]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {**SAFE_FORMFIELDS, models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
-        (None, {"fields": ["name", "slug", "subdomain", "is_active", "timezone"]}),
+        (None, {"fields": ["name", "slug", "subdomain", "is_active", "timezone", "invite"]}),
         ("Data", {"fields": list(COUNTED)}),
         (
             "Plan and limits",
@@ -413,9 +737,47 @@ class OrganizationAdmin(admin.ModelAdmin):
     routes_count = _count_column("routes_count", "routes")
     route_stops_count = _count_column("route_stops_count", "route stops")
 
+    @admin.display(description="members")
+    def invite(self, organization):
+        if organization.pk is None:
+            return "-"
+        url = reverse("admin:tenants_organizationuser_add")
+        return format_html(
+            '<a href="{}?organization={}">Invite a member by email</a>', url, organization.pk
+        )
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return scope_to_admin_organizations(queryset, request, lookup="pk")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += PLATFORM_FIELDS
+            if not admin_may(request, Resource.BILLING, Action.CHANGE, organization_id_of(obj)):
+                readonly += BILLING_FIELDS
+        return readonly
+
+    def get_fieldsets(self, request, obj=None):
+        # Secrets are for those who manage the settings, not for every member who reads them.
+        if request.user.is_superuser or admin_may(
+            request, Resource.ORGANIZATION, Action.CHANGE, organization_id_of(obj)
+        ):
+            return super().get_fieldsets(request, obj)
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in SECRETS]})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and admin_may(
+            request, Resource.ORGANIZATION, Action.VIEW, organization_id_of(obj)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and admin_may(
+            request, Resource.ORGANIZATION, Action.CHANGE, organization_id_of(obj)
+        )
 
     def get_changelist(self, request, **kwargs):
         return OrganizationChangeList
@@ -438,11 +800,196 @@ class OrganizationAdmin(admin.ModelAdmin):
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
+class InvitationForm(forms.ModelForm):
+    """Add a member by email: an invitation, never a pick from the users of the system. The
+    answer is the same whether the address has an account or not."""
+
+    email = forms.EmailField(
+        max_length=255, help_text="They get an email to accept (or to set a password)."
+    )
+
+    class Meta:
+        model = OrganizationUser
+        fields = ["organization", "email", "role"]
+
+    request = None  # set by OrganizationUserAdmin.get_form
+
+    def clean(self):
+        cleaned = super().clean()
+        organization, role = cleaned.get("organization"), cleaned.get("role")
+        email = cleaned.get("email")
+        if organization is not None and email and services.is_member(organization, email):
+            self.add_error("email", f"{email} is a member of {organization} already")
+        if organization is not None and role:
+            actor_role = admin_role(self.request, organization.pk)
+            if not may_grant_role(actor_role, role):
+                self.add_error(
+                    "role",
+                    f"your role in {organization} may not grant '{role}': pick a role up to "
+                    f"your own",
+                )
+        return cleaned
+
+    def validate_unique(self):
+        pass  # the invitation service handles an existing membership
+
+
+class MembershipChangeForm(forms.ModelForm):
+    class Meta:
+        model = OrganizationUser
+        fields = ["role"]
+
+    request = None
+
+    def clean(self):
+        cleaned = super().clean()
+        role = cleaned.get("role")
+        if role:
+            refusal = services.membership_refusal(
+                membership=self.instance,
+                actor_role=admin_role(self.request, self.instance.organization_id),
+                new_role=role,
+            )
+            if refusal:
+                self.add_error("role", refusal)
+        return cleaned
+
+
 @admin.register(OrganizationUser)
 class OrganizationUserAdmin(OrganizationScopedAdmin):
-    list_display = ["user", "organization", "role", "is_primary_org", "created_at"]
+    """Memberships and pending invitations. Adding one is inviting by email
+    (tenants.services.organization_invite_member); changing the role and removing go through
+    tenants.services too: nobody grants a role above their own, acts on a member above them,
+    or demotes or removes an organization's last owner."""
+
+    resource = Resource.MEMBERS
+    list_display = ["user", "organization", "role", "status", "is_primary_org", "created_at"]
     list_filter = ["role", "is_primary_org"]
     search_fields = ["user__email", "user__first_name", "user__last_name"]
     list_select_related = ["user", "organization"]
-    autocomplete_fields = ["user"]
-    readonly_fields = ["invited_by", "created_at", "updated_at"]
+    readonly_fields = [
+        "user",
+        "organization",
+        "is_primary_org",
+        "status",
+        "invited_by",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="status")
+    def status(self, membership):
+        return membership_status(membership)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["organization", "email", "role"]
+        return [
+            "user",
+            "organization",
+            "role",
+            "status",
+            "is_primary_org",
+            "invited_by",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = MembershipChangeForm if obj is not None else InvitationForm
+        kwargs["fields"] = ["role"] if obj is not None else ["organization", "role"]
+        form = super().get_form(request, obj, change, **kwargs)
+        form.request = request
+        return form
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role":
+            # Up to the strongest role this user may grant anywhere (the form checks the
+            # organization picked).
+            roles = admin_organization_roles(request)
+            strongest = (
+                role_rank(Role.OWNER)
+                if roles is None
+                else max((role_rank(r) for r in roles.values() if may_grant_role(r, r)), default=0)
+            )
+            kwargs["choices"] = [
+                (role.value, role.label) for role in Role if role_rank(role) <= strongest
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or may_manage_member(admin_role(request, obj.organization_id), obj.role)
+
+    def has_delete_permission(self, request, obj=None):
+        if not super().has_delete_permission(request, obj):
+            return False
+        return (
+            obj is None
+            or services.membership_refusal(
+                membership=obj, actor_role=admin_role(request, obj.organization_id), removing=True
+            )
+            is None
+        )
+
+    def save_form(self, request, form, change):
+        if change:
+            return form.save(commit=False)
+        invitation = services.organization_invite_member(
+            organization=form.cleaned_data["organization"],
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+        )
+        try:
+            services.invitation_send(
+                invitation=invitation,
+                accept_url=request.build_absolute_uri(
+                    reverse("invitation-accept", args=[invitation.token])
+                ),
+            )
+        except (OSError, smtplib.SMTPException) as error:
+            self.message_user(
+                request,
+                f"The invitation is saved but its email could not be sent ({error}): check "
+                f"EMAIL_URL, then invite {invitation.membership.user.email} again.",
+                messages.ERROR,
+            )
+            return invitation.membership
+        self.message_user(
+            request,
+            f"Invitation sent to {invitation.membership.user.email}: it is valid for "
+            f"{services.INVITATION_LIFETIME.days} days.",
+            messages.SUCCESS,
+        )
+        return invitation.membership
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return  # saved by the invitation service in save_form
+        try:
+            services.membership_change_role(
+                membership=obj, role=obj.role, actor_role=admin_role(request, obj.organization_id)
+            )
+        except services.MembershipError as error:
+            raise PermissionDenied(str(error)) from error
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def delete_model(self, request, obj):
+        try:
+            services.organization_remove_member(
+                membership=obj, actor_role=admin_role(request, obj.organization_id)
+            )
+        except services.MembershipError as error:
+            raise PermissionDenied(str(error)) from error
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset:
+            self.delete_model(request, membership)

@@ -195,6 +195,14 @@ LOCK_PLAN: dict[str, LockPlan] = {
         False,
         "REVOKE / GRANT on the statistics views and functions change the catalog's ACLs only",
     ),
+    "tenants.0008_organization_slug_case_insensitive": LockPlan(
+        "SHARE UPDATE EXCLUSIVE",
+        "organizations",
+        True,
+        "CREATE UNIQUE INDEX CONCURRENTLY on lower(slug) and lower(subdomain), one scan each "
+        "while reads and writes go on; before it, ROW EXCLUSIVE for milliseconds to lower the "
+        "few slugs not in lower case (the legacy application never uses organizations)",
+    ),
 }
 
 # Django's own apps create and alter only their own tables, which the legacy application never

@@ -1,13 +1,17 @@
 """Organizations (plan M002), memberships (M004) and the pre-migration snapshot."""
 
+import re
 import uuid
 
 from django.conf import settings
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models.functions import Lower, Now
 
 DEFAULT_ORGANIZATION_SLUG = "demo"
+
+# A DNS label: what `<slug>.<base domain>` and the subdomain column may hold.
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class PlanTier(models.TextChoices):
@@ -90,6 +94,10 @@ class Organization(models.Model):
             # The plan's idx_orgs_slug / idx_orgs_subdomain are these constraints' unique indexes.
             models.UniqueConstraint(fields=["slug"], name="idx_orgs_slug"),
             models.UniqueConstraint(fields=["subdomain"], name="idx_orgs_subdomain"),
+            # Organizations are resolved case-insensitively from both (tenants.services), so
+            # they are unique whatever the case (tenants.0008, built CONCURRENTLY).
+            models.UniqueConstraint(Lower("slug"), name="idx_orgs_slug_lower"),
+            models.UniqueConstraint(Lower("subdomain"), name="idx_orgs_subdomain_lower"),
             models.CheckConstraint(
                 condition=models.Q(plan_tier__in=PlanTier.values),
                 name="organizations_plan_tier_valid",
@@ -106,6 +114,21 @@ class Organization(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        # Lower case on every save, whoever writes: `GLOBEX` and `globex` are one organization.
+        self.slug = (self.slug or "").strip().lower()
+        self.subdomain = (self.subdomain or "").strip().lower() or None
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def valid_slug(value: str) -> bool:
+        """A slug that works as a subdomain label: lower-case letters, digits, inner hyphens."""
+        return bool(_DNS_LABEL.fullmatch(value or ""))
+
+    @staticmethod
+    def valid_subdomain(value: str) -> bool:
+        return bool(_DNS_LABEL.fullmatch(value or ""))
 
 
 class Role(models.TextChoices):

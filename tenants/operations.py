@@ -297,16 +297,18 @@ class AddForeignKeyNotValid(DatabaseOnlyOperation):
 
 
 class CreateIndexConcurrently(DatabaseOnlyOperation):
-    """CREATE INDEX CONCURRENTLY, resuming cleanly after a crash.
+    """CREATE [UNIQUE] INDEX CONCURRENTLY, resuming cleanly after a crash.
 
     Lock: SHARE UPDATE EXCLUSIVE (reads and writes go on). An invalid index left by an
-    interrupted build is dropped (concurrently) and built again.
+    interrupted build (or a unique build that met duplicates) is dropped (concurrently) and
+    built again.
     """
 
-    def __init__(self, table: str, name: str, definition: str):
+    def __init__(self, table: str, name: str, definition: str, unique: bool = False):
         self.table = table
         self.name = name
         self.definition = definition  # e.g. "(organization_id)"
+        self.unique = unique
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         connection = schema_editor.connection
@@ -326,8 +328,11 @@ class CreateIndexConcurrently(DatabaseOnlyOperation):
                     )
                 )
             cursor.execute(
-                sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} {}").format(
-                    sql.Identifier(self.name), sql.Identifier(self.table), sql.SQL(self.definition)
+                sql.SQL("CREATE {}INDEX CONCURRENTLY {} ON {} {}").format(
+                    sql.SQL("UNIQUE " if self.unique else ""),
+                    sql.Identifier(self.name),
+                    sql.Identifier(self.table),
+                    sql.SQL(self.definition),
                 )
             )
 
@@ -338,7 +343,8 @@ class CreateIndexConcurrently(DatabaseOnlyOperation):
             )
 
     def describe(self):
-        return f"Create index {self.name} on {self.table} {self.definition} concurrently"
+        kind = "unique index" if self.unique else "index"
+        return f"Create {kind} {self.name} on {self.table} {self.definition} concurrently"
 
 
 def organization_column_operations(*, model_name: str, table: str, related_name: str) -> list:

@@ -1,7 +1,10 @@
 """Who may do what inside an organization: the role matrix of PRODUCT.md, in one place.
 
 The API asks `role_can(role, resource, action)` before every request and narrows what a role
-sees with `limit_to_own_rows`. Nothing else decides by role.
+sees with `limit_to_own_rows`; the admin asks the same (tenants.admin) for every page, action
+and row, and `own_rows_q` for the technician's own routes. Who may grant which role, and who
+may act on which member, is `may_grant_role` / `may_manage_member`. Nothing else decides by
+role.
 
 Technicians and drivers: a technician's own routes are the routes of the driver whose email is
 the technician's email (case-insensitive). The legacy drivers table has no link to users, and
@@ -31,9 +34,21 @@ class Resource(StrEnum):
     DRIVERS = "drivers"
     ROUTES = "routes"
     ROUTE_STOPS = "route stops"
+    # The organization's own settings page and its members (users, memberships, invitations).
+    ORGANIZATION = "organization settings"
+    MEMBERS = "members"
+    # Service plans, agreements, payment methods; the subscription (the platform's fields:
+    # organization staff only read it); usage (a report, append-only).
+    BILLING = "billing"
+    SUBSCRIPTION = "subscription"
+    USAGE = "usage"
 
 
 EVERY_ROLE = frozenset(Role)
+NOBODY: frozenset[Role] = frozenset()
+# "view reports" in PRODUCT.md: everyone but technicians, who see their own routes.
+REPORT_READERS = frozenset({Role.OWNER, Role.ADMIN, Role.MANAGER, Role.READONLY})
+BILLING_MANAGERS = frozenset({Role.OWNER})
 # "create/edit customers, routes" in PRODUCT.md; drivers and stops are planned like routes.
 PLANNERS = frozenset({Role.OWNER, Role.ADMIN, Role.MANAGER})
 # "delete customers": removing a customer loses its history, so only the organization's admins.
@@ -57,7 +72,45 @@ ROLE_MATRIX: dict[Resource, dict[Action, frozenset[Role]]] = {
     Resource.DRIVERS: _PLANNED_LIKE_ROUTES,
     Resource.ROUTES: _PLANNED_LIKE_ROUTES,
     Resource.ROUTE_STOPS: _PLANNED_LIKE_ROUTES,
+    # "manage users, settings": owner and admin. Every member may read the organization's
+    # page; its members list is a report. Organizations are created and deleted by the
+    # platform (superusers, `manage.py create_organization`), never by a role.
+    Resource.ORGANIZATION: {
+        Action.VIEW: EVERY_ROLE,
+        Action.CREATE: NOBODY,
+        Action.CHANGE: ORGANIZATION_ADMINS,
+        Action.DELETE: NOBODY,
+    },
+    Resource.MEMBERS: {
+        Action.VIEW: REPORT_READERS,
+        Action.CREATE: ORGANIZATION_ADMINS,
+        Action.CHANGE: ORGANIZATION_ADMINS,
+        Action.DELETE: ORGANIZATION_ADMINS,
+    },
+    # "manage billing": the owner; the organization's admins may read it.
+    Resource.BILLING: {
+        Action.VIEW: ORGANIZATION_ADMINS,
+        Action.CREATE: BILLING_MANAGERS,
+        Action.CHANGE: BILLING_MANAGERS,
+        Action.DELETE: BILLING_MANAGERS,
+    },
+    # Plan tier, status, prices, trial and Stripe ids are the platform's: read-only to every role.
+    Resource.SUBSCRIPTION: {
+        Action.VIEW: ORGANIZATION_ADMINS,
+        Action.CREATE: NOBODY,
+        Action.CHANGE: NOBODY,
+        Action.DELETE: NOBODY,
+    },
+    Resource.USAGE: {
+        Action.VIEW: REPORT_READERS,
+        Action.CREATE: NOBODY,
+        Action.CHANGE: NOBODY,
+        Action.DELETE: NOBODY,
+    },
 }
+
+# Strongest first, as tenants.models.Role lists them.
+ROLE_RANK: dict[Role, int] = {role: len(Role) - n for n, role in enumerate(Role)}
 
 # "view routes: technician own only": the lookup from each resource to its driver's email.
 OWN_ROWS_ONLY: dict[Role, dict[Resource, str]] = {
@@ -84,16 +137,41 @@ def role_can(role: Role | str | None, resource: Resource, action: Action) -> boo
     return Role(role) in ROLE_MATRIX[resource][action]
 
 
+def role_rank(role: Role | str | None) -> int:
+    return 0 if role is None else ROLE_RANK[Role(role)]
+
+
+def may_grant_role(actor_role: Role | str | None, role: Role | str) -> bool:
+    """Whether a member with `actor_role` may give someone `role`: only those who manage
+    members, and never a role above their own."""
+    return role_can(actor_role, Resource.MEMBERS, Action.CHANGE) and role_rank(role) <= role_rank(
+        actor_role
+    )
+
+
+def may_manage_member(actor_role: Role | str | None, member_role: Role | str) -> bool:
+    """Whether a member with `actor_role` may change or remove a member holding `member_role`:
+    nobody acts on a role above their own (an admin does not demote an owner)."""
+    return may_grant_role(actor_role, member_role)
+
+
+def own_rows_q(*, role: Role | str, resource: Resource, user) -> Q | None:
+    """The condition on `resource` rows that limits `role` to its own, None when it sees all
+    (the admin combines it per organization; the API uses `limit_to_own_rows`)."""
+    lookup = OWN_ROWS_ONLY.get(Role(role), {}).get(resource)
+    if lookup is None:
+        return None
+    if not user.email:
+        return Q(pk__in=[])
+    return Q(**{lookup: user.email})
+
+
 def limit_to_own_rows(
     queryset: QuerySet, *, role: Role | str, resource: Resource, user
 ) -> QuerySet:
     """The rows of `queryset` this role may see: all, or for technicians their own routes'."""
-    lookup = OWN_ROWS_ONLY.get(Role(role), {}).get(resource)
-    if lookup is None:
-        return queryset
-    if not user.email:
-        return queryset.none()
-    return queryset.filter(Q(**{lookup: user.email}))
+    condition = own_rows_q(role=role, resource=resource, user=user)
+    return queryset if condition is None else queryset.filter(condition)
 
 
 class RolePermission(BasePermission):

@@ -229,3 +229,266 @@ def _create_trial_subscription(organization: Organization, *, now) -> None:
                 trial_end=trial_end,
             )
         )
+
+
+# --- members: invitations, roles, removal ------------------------------------------------------
+
+# How long an invitation link works; inviting again replaces the link.
+INVITATION_LIFETIME = datetime.timedelta(days=7)
+
+
+class MembershipError(Exception):
+    """A membership change refused; the message is one line naming the rule."""
+
+
+class Invitation(NamedTuple):
+    membership: OrganizationUser
+    token: str  # handed over once (the email); only its SHA-256 is stored
+    new_account: bool
+
+
+class InvitationInvalid(Exception):
+    """Unknown, used, expired, or for an organization that is no longer active: one answer."""
+
+
+def _pending(membership: OrganizationUser) -> bool:
+    return bool(membership.invitation_token) and membership.invitation_accepted_at is None
+
+
+def organization_invite_member(
+    *, organization: Organization, email: str, role: str, invited_by
+) -> Invitation:
+    """Invite `email` to `organization` with `role`.
+
+    An existing account (email compared case-insensitively) gets a pending membership to
+    accept; a new address gets an account with an unusable password, which accepting sets. The
+    token is stored hashed (accounts.tokens), expires after INVITATION_LIFETIME and works once.
+    Inviting someone already invited replaces their invitation (a new link, a new expiry);
+    inviting an accepted member is refused. The caller has checked that `invited_by` may grant
+    `role` (tenants.permissions.may_grant_role).
+    """
+    from accounts.tokens import new_token
+
+    User = get_user_model()
+    email = User.objects.normalize_email(email.strip())
+    token, token_hash = new_token()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        new_account = user is None
+        if new_account:
+            user = User(email=email)
+            user.set_unusable_password()
+            user.full_clean()
+            user.save()
+        existing = (
+            OrganizationUser.objects.select_for_update()
+            .filter(organization=organization, user=user)
+            .first()
+        )
+        if existing is not None and not _pending(existing):
+            raise MembershipError(f"{email} is a member of {organization} already")
+        if existing is not None:
+            existing.delete()  # a new invitation: new token, new created_at (the expiry's start)
+        membership = OrganizationUser(
+            organization=organization,
+            user=user,
+            role=role,
+            invitation_token=token_hash,
+            invited_by=invited_by if getattr(invited_by, "pk", None) else None,
+        )
+        membership.full_clean()
+        membership.save()
+    return Invitation(membership, token, new_account)
+
+
+def is_member(organization: Organization, email: str) -> bool:
+    """Whether `email` (case-insensitive) has an accepted membership of `organization`."""
+    return (
+        OrganizationUser.objects.filter(organization=organization, user__email__iexact=email)
+        .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
+        .exists()
+    )
+
+
+def invitation_send(*, invitation: Invitation, accept_url: str) -> None:
+    """The invitation email: the link goes to the invitee only, never to the inviter's screen
+    (whoever holds the link of a new account sets its password)."""
+    from django.core.mail import send_mail
+
+    membership = invitation.membership
+    action = "set your password and join" if invitation.new_account else "accept and join"
+    send_mail(
+        subject=f"You are invited to {membership.organization} on RouteOptimizer",
+        message=(
+            f"{membership.invited_by or 'An administrator'} invited you to "
+            f"{membership.organization} as {membership.role}.\n\n"
+            f"Open this link to {action} (valid for {INVITATION_LIFETIME.days} days, once):\n"
+            f"{accept_url}\n"
+        ),
+        from_email=None,
+        recipient_list=[membership.user.email],
+    )
+
+
+def invitation_for_token(token: str) -> OrganizationUser:
+    """The pending, unexpired invitation of `token` in an active organization, or
+    InvitationInvalid (the same for every reason)."""
+    from accounts.tokens import hash_token
+
+    if not token or len(token) > 100 or "\x00" in token:
+        raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
+    membership = (
+        OrganizationUser.objects.select_related("organization", "user")
+        .filter(
+            invitation_token=hash_token(token),
+            invitation_accepted_at__isnull=True,
+            organization__is_active=True,
+            created_at__gt=timezone.now() - INVITATION_LIFETIME,
+        )
+        .first()
+    )
+    if membership is None or not membership.user.is_active:
+        raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
+    return membership
+
+
+def invitation_accept(*, token: str, password: str | None = None, user=None) -> OrganizationUser:
+    """Accept the invitation of `token`: once, before it expires.
+
+    A new account (no usable password) gives `password` (the caller validated it). An existing
+    account proves it is theirs: `user` signed in as the invitee, or their current `password`.
+    Anything else raises InvitationInvalid, and nothing changes.
+    """
+    with transaction.atomic():
+        membership = invitation_for_token(token)
+        membership = OrganizationUser.objects.select_for_update().get(pk=membership.pk)
+        if not _pending(membership):
+            raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
+        invitee = membership.user
+        if not invitee.has_usable_password():
+            if not password:
+                raise InvitationInvalid("choose a password to accept the invitation")
+            invitee.set_password(password)
+            invitee.save()
+        elif not (
+            (user is not None and user.is_authenticated and user.pk == invitee.pk)
+            or (password and invitee.check_password(password))
+        ):
+            raise InvitationInvalid(
+                "sign in as the invited account (or give its password) to accept"
+            )
+        membership.invitation_token = None
+        membership.invitation_accepted_at = timezone.now()
+        if not OrganizationUser.objects.filter(user=invitee, is_primary_org=True).exists():
+            membership.is_primary_org = True
+        membership.save()
+    return membership
+
+
+def _owners_left(membership: OrganizationUser) -> int:
+    """Accepted owners of the membership's organization other than this membership."""
+    return (
+        OrganizationUser.objects.filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
+        .count()
+    )
+
+
+def membership_refusal(
+    *, membership: OrganizationUser, actor_role, new_role=None, removing: bool = False
+) -> str | None:
+    """Why `actor_role` may not give `membership` `new_role` (or remove it), None if it may.
+
+    The rules of tenants.permissions: only owners and admins manage members, nobody grants a
+    role above their own or acts on a member above them; and no organization loses its last
+    owner (superusers included: removing the organization is the way to end it).
+    """
+    from tenants.permissions import may_grant_role, may_manage_member
+
+    if not may_manage_member(actor_role, membership.role):
+        return f"your role may not change a member who is {membership.role}"
+    if new_role is not None and not may_grant_role(actor_role, new_role):
+        return f"your role may not grant '{new_role}': pick a role up to your own"
+    leaves_owners = removing or (new_role is not None and new_role != Role.OWNER)
+    if (
+        membership.role == Role.OWNER
+        and not _pending(membership)
+        and leaves_owners
+        and _owners_left(membership) == 0
+    ):
+        return (
+            f"{membership.user} is the last owner of {membership.organization}: make another "
+            f"member owner first"
+        )
+    return None
+
+
+def membership_change_role(
+    *, membership: OrganizationUser, role: str, actor_role
+) -> OrganizationUser:
+    with transaction.atomic():
+        current = OrganizationUser.objects.select_for_update().get(pk=membership.pk)
+        # Lock the organization's owners too, so two demotions cannot both pass the check.
+        list(
+            OrganizationUser.objects.select_for_update()
+            .filter(organization_id=current.organization_id, role=Role.OWNER)
+            .values_list("pk", flat=True)
+        )
+        refusal = membership_refusal(membership=current, actor_role=actor_role, new_role=role)
+        if refusal:
+            raise MembershipError(refusal)
+        current.role = role
+        current.save(update_fields=["role", "updated_at"])
+    membership.role = role
+    return current
+
+
+def organization_remove_member(*, membership: OrganizationUser, actor_role) -> None:
+    with transaction.atomic():
+        current = OrganizationUser.objects.select_for_update().filter(pk=membership.pk).first()
+        if current is None:
+            return
+        list(
+            OrganizationUser.objects.select_for_update()
+            .filter(organization_id=current.organization_id, role=Role.OWNER)
+            .values_list("pk", flat=True)
+        )
+        refusal = membership_refusal(membership=current, actor_role=actor_role, removing=True)
+        if refusal:
+            raise MembershipError(refusal)
+        current.delete()
+
+
+def account_managed_by(*, target, actor_roles: dict | None) -> bool:
+    """Whether staff holding `actor_roles` ({organization id: role}; None: a superuser) may
+    change `target`'s password, email, active flag or delete the account.
+
+    Only when every organization the account belongs to (accepted or invited) is one where the
+    staff member manages members and holds a role at least the account's: an account that also
+    belongs to another organization is that organization's too, and only the user themself or
+    a superuser changes it.
+    """
+    from tenants.permissions import may_manage_member
+
+    if actor_roles is None:
+        return True
+    if target.is_superuser:
+        return False
+    memberships = list(
+        OrganizationUser.objects.filter(user=target).values_list("organization_id", "role")
+    )
+    return bool(memberships) and all(
+        may_manage_member(actor_roles.get(organization_id), role)
+        for organization_id, role in memberships
+    )
+
+
+def last_owner_of_any(user) -> bool:
+    """Whether removing `user` would leave an organization without an accepted owner."""
+    for membership in OrganizationUser.objects.filter(user=user, role=Role.OWNER).exclude(
+        invitation_token__isnull=False, invitation_accepted_at__isnull=True
+    ):
+        if _owners_left(membership) == 0:
+            return True
+    return False

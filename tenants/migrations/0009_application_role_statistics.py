@@ -14,7 +14,7 @@ Locks: none on any table (GRANT and REVOKE change catalog ACLs only).
 Reverse: exactly the recorded changes undone, the record dropped. Idempotent: an object whose
 PUBLIC privilege is already gone is left alone, recorded grants are not repeated.
 
-Depends on tenants.0006 (the application role's privileges); tenants.0007 is another change's.
+Runs after tenants.0006 (the application role's privileges) and the verified claim (0007, 0008).
 """
 
 from django.db import migrations
@@ -32,7 +32,7 @@ def restore(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0007_verified_organization"),
+        ("tenants", "0008_organization_slug_case_insensitive"),
     ]
 
     operations = [

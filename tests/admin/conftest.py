@@ -13,7 +13,8 @@ from tests.tenancy_data import PASSWORD, seed_two_organizations
 def organizations(db):
     acme, blue = seed_two_organizations()
     for data in (acme, blue):
-        api_token_issue(user=data.members[Role.OWNER], organization=data.organization, name="ci")
+        for role in (Role.OWNER, Role.ADMIN):
+            api_token_issue(user=data.members[role], organization=data.organization, name="ci")
     return acme, blue
 
 
@@ -40,3 +41,22 @@ def acme_staff(acme):
 @pytest.fixture
 def superuser(db):
     return User.objects.create_superuser("root@operator.test", PASSWORD)
+
+
+def make_staff(user) -> User:
+    """Admin access and every model permission Django has: only the membership's role and the
+    platform's rules may limit what this user does in the admin."""
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(Permission.objects.all())
+    return User.objects.get(pk=user.pk)  # fresh, without the permission cache
+
+
+@pytest.fixture
+def staff(acme, blue):
+    """{"acme": {role: user}, "blue": {role: user}}: every member of both organizations is staff
+    with every model permission."""
+    return {
+        data.slug: {role: make_staff(user) for role, user in data.members.items()}
+        for data in (acme, blue)
+    }

@@ -157,3 +157,65 @@ def test_the_operator_opens_the_demo_organization_and_one_of_its_customers(
     assert browser.find_element(By.TAG_NAME, "h2").text == "Chen Family"
     address = browser.find_element(By.NAME, "address").get_attribute("value")
     assert address == unscoped(Customer).get(display_name="Chen Family").address
+
+
+def test_an_owner_invites_a_new_member_who_sets_their_password_from_the_email(
+    live_server, browser, tmp_path
+):
+    """The invitation flow end to end: the owner invites by email in the admin, the invitee
+    opens the emailed link in a browser without a session, sets a password and is a member;
+    the link then works no more."""
+    import re
+
+    from django.contrib.auth.models import Permission
+    from django.core import mail
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tenants.services import active_membership
+    from tests.tenancy_data import seed_organization
+
+    acme = seed_organization("acme", "Acme Pools")
+    owner = acme.members[Role.OWNER]
+    owner.is_staff = True
+    owner.save()
+    owner.user_permissions.set(Permission.objects.all())
+
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
+    browser.find_element(By.NAME, "username").send_keys(owner.email)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.get(f"{live_server.url}/admin/tenants/organization/{acme.organization.pk}/change/")
+    browser.find_element(By.LINK_TEXT, "Invite a member by email").click()
+
+    assert "user" not in {
+        e.get_attribute("name") for e in browser.find_elements(By.TAG_NAME, "select")
+    }
+    browser.find_element(By.NAME, "email").send_keys("New.Tech@Acme.test")
+    Select(browser.find_element(By.NAME, "role")).select_by_value("technician")
+    browser.find_element(By.NAME, "_save").click()
+    assert (
+        "Invitation sent to New.Tech@acme.test"
+        in browser.find_element(By.CSS_SELECTOR, ".messagelist").text
+    )
+
+    (message,) = mail.outbox
+    assert message.to == ["New.Tech@acme.test"]
+    link = re.search(r"https?://[^/\s]+(/invitations/[^/\s]+/)", message.body).group(1)
+
+    browser.delete_all_cookies()  # the invitee's own browser: no session
+    browser.get(f"{live_server.url}{link}")
+    assert "Acme Pools" in browser.find_element(By.ID, "invitation-summary").text
+    browser.find_element(By.NAME, "password1").send_keys("a pool of my own 8812")
+    browser.find_element(By.NAME, "password2").send_keys("a pool of my own 8812")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+    accepted = browser.find_element(By.ID, "invitation-accepted").text
+    assert "You are now a member of Acme Pools (technician)" in accepted
+    assert browser.save_screenshot(str(tmp_path / "invitation-accepted.png"))
+    invitee = User.objects.get(email__iexact="new.tech@acme.test")
+    assert invitee.check_password("a pool of my own 8812")
+    assert active_membership(invitee, acme.organization).role == Role.TECHNICIAN
+
+    browser.get(f"{live_server.url}{link}")
+    assert "not valid" in browser.find_element(By.ID, "invitation-error").text
