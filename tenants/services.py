@@ -11,9 +11,10 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from tenants.claims import claim_user, platform_access
 from tenants.context import organization_context
 from tenants.models import Organization, OrganizationUser, PlanTier, Role, SubscriptionStatus
 
@@ -267,19 +268,26 @@ def organization_invite_member(
     inviting an accepted member is refused. The caller has checked that `invited_by` may grant
     `role` (tenants.permissions.may_grant_role).
     """
+    from accounts.models import account_id_for_email
     from accounts.tokens import new_token
 
     User = get_user_model()
     email = User.objects.normalize_email(email.strip())
     token, token_hash = new_token()
     with transaction.atomic():
-        user = User.objects.filter(email__iexact=email).first()
-        new_account = user is None
+        # An account of another organization is hidden from the inviter's claim: its id is
+        # found by email, and it becomes visible once invited (tenants.verification).
+        account = account_id_for_email(email)
+        new_account = account is None
         if new_account:
-            user = User(email=email)
-            user.set_unusable_password()
-            user.full_clean()
-            user.save()
+            # No password, no privilege: the account the invitee completes by accepting. Made by
+            # tenancy_account_create(): the application role inserts no account itself.
+            User(email=email).full_clean(exclude=["password"], validate_unique=False)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT tenancy_account_create(%s)", [email])
+                account = cursor.fetchone()[0]
+        user = User(pk=account, email=email)
+        user._state.adding = False
         existing = (
             OrganizationUser.objects.select_for_update()
             .filter(organization=organization, user=user)
@@ -296,8 +304,11 @@ def organization_invite_member(
             invitation_token=token_hash,
             invited_by=invited_by if getattr(invited_by, "pk", None) else None,
         )
-        membership.full_clean()
+        # The account exists (found by email); the inviter's claim cannot read it before it is
+        # invited, so Django's own existence check of the key would say it does not.
+        membership.full_clean(exclude=["user"])
         membership.save()
+        membership.user = User.objects.get(pk=account)
     return Invitation(membership, token, new_account)
 
 
@@ -337,19 +348,26 @@ def invitation_for_token(token: str) -> OrganizationUser:
 
     if not token or len(token) > 100 or "\x00" in token:
         raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
-    membership = (
+    # The token is the authority here, and its holder has no claim yet: Django looks the one
+    # invitation of this hash up as the platform, for this query only.
+    with organization_context(None), platform_access():
+        membership = _pending_invitation(hash_token(token))
+    if membership is None or not membership.user.is_active:
+        raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
+    return membership
+
+
+def _pending_invitation(token_hash: str) -> OrganizationUser | None:
+    return (
         OrganizationUser.objects.select_related("organization", "user")
         .filter(
-            invitation_token=hash_token(token),
+            invitation_token=token_hash,
             invitation_accepted_at__isnull=True,
             organization__is_active=True,
             created_at__gt=timezone.now() - INVITATION_LIFETIME,
         )
         .first()
     )
-    if membership is None or not membership.user.is_active:
-        raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
-    return membership
 
 
 def invitation_accept(*, token: str, password: str | None = None, user=None) -> OrganizationUser:
@@ -359,9 +377,10 @@ def invitation_accept(*, token: str, password: str | None = None, user=None) -> 
     account proves it is theirs: `user` signed in as the invitee, or their current `password`.
     Anything else raises InvitationInvalid, and nothing changes.
     """
-    with transaction.atomic():
-        membership = invitation_for_token(token)
-        membership = OrganizationUser.objects.select_for_update().get(pk=membership.pk)
+    found = invitation_for_token(token)
+    # From here on, as the invitee: their own account and membership (tenants.claims).
+    with claim_user(found.user_id), transaction.atomic():
+        membership = OrganizationUser.objects.select_for_update().get(pk=found.pk)
         if not _pending(membership):
             raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
         invitee = membership.user
@@ -475,6 +494,12 @@ def account_managed_by(*, target, actor_roles: dict | None) -> bool:
         return True
     if target.is_superuser:
         return False
+    # The staff member's claim hides the account's other organizations; PostgreSQL tells
+    # whether there are any (tenants.verification), nothing more.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tenancy_account_elsewhere(%s)", [target.pk])
+        if cursor.fetchone()[0]:
+            return False
     memberships = list(
         OrganizationUser.objects.filter(user=target).values_list("organization_id", "role")
     )

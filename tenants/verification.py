@@ -39,6 +39,8 @@ _FUNCTIONS = (
     "tenancy_current_organization()",
     "tenancy_member_role(uuid, uuid)",
     "tenancy_account_id(text)",
+    "tenancy_account_elsewhere(uuid)",
+    "tenancy_account_create(text)",
     "tenancy_password_hash(uuid)",
     "tenancy_set_password_hash(uuid, text)",
     "tenancy_api_token(text)",
@@ -55,9 +57,25 @@ _FUNCTIONS = (
     "tenancy_guard_organizations()",
 )
 
+# Functions only the guards call: nobody else asks who holds which role where.
+_INTERNAL_FUNCTIONS = (
+    "tenancy_member_role(uuid, uuid)",
+    "tenancy_guard_users()",
+    "tenancy_guard_memberships()",
+    "tenancy_guard_organizations()",
+)
+
 # Tables only the owner may touch: the key, and the pre-migration snapshot (every legacy row's
 # id and digest, across organizations).
-OWNER_ONLY_TABLES = ("tenancy_keys", "tenancy_legacy_snapshot", "django_session")
+OWNER_ONLY_TABLES = (
+    "tenancy_keys",
+    "tenancy_legacy_snapshot",
+    "django_session",
+    # The billing move's markers (M001) and the old plan's version row: maintenance reads them.
+    "legacy_customer_billing",
+    "legacy_service_plans",
+    "alembic_version",
+)
 OWNER_ONLY_PREFIXES = ("tenancy_snapshot_rows_",)
 # Read by everyone, written only by the platform (a superuser's admin, or the owner).
 PLATFORM_WRITTEN_TABLES = (
@@ -88,6 +106,12 @@ PLATFORM_ORGANIZATION_FIELDS = (
 def _schema(connection) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
+        return cursor.fetchone()[0]
+
+
+def _database(connection) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
         return cursor.fetchone()[0]
 
 
@@ -274,6 +298,34 @@ _ACCOUNT_FUNCTIONS = [
         SELECT u.id FROM {s}.users u WHERE lower(u.email) = lower($1) LIMIT 1
     $fn$
     """,
+    # Whether an account also belongs to an organization outside the claim's: then it is that
+    # organization's too, and the claim's staff may not manage it (tenants.services).
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_account_elsewhere(account uuid) RETURNS boolean
+    LANGUAGE sql STABLE """
+    + _DEFINER
+    + """ AS $fn$
+        SELECT EXISTS (SELECT 1 FROM {s}.organization_users m WHERE m.user_id = account
+                       AND m.organization_id <> ALL({s}.tenancy_organizations()))
+    $fn$
+    """,
+    # A new account for an invitation: no password, no privilege, nothing else set.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_account_create(address text) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    DECLARE
+        created uuid := gen_random_uuid();
+    BEGIN
+        IF {s}.tenancy_user_id() IS NULL THEN
+            RAISE EXCEPTION 'accounts are created by a signed-in inviter' USING ERRCODE = '42501';
+        END IF;
+        INSERT INTO {s}.users (id, email, first_name, last_name, is_active, is_staff,
+                               is_superuser, locale, login_count, created_at, updated_at)
+        VALUES (created, address, '', '', true, false, false, 'en_US', 0, now(), now());
+        RETURN created;
+    END
+    $fn$
+    """,
     # A password hash: only the claim's own user's (or the platform's).
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_password_hash(account uuid) RETURNS text
@@ -391,6 +443,8 @@ _ACCOUNT_FUNCTIONS = [
         IF {s}.tenancy_is_platform() OR {s}.tenancy_session_owns_tables() THEN
             RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
         END IF;
+        -- New accounts come from the platform (the insert policy) or tenancy_account_create(),
+        -- which makes them without a privilege.
         IF TG_OP = 'INSERT' THEN
             IF NEW.is_superuser OR NEW.is_staff THEN
                 RAISE EXCEPTION 'only the platform creates staff or superuser accounts'
@@ -404,17 +458,22 @@ _ACCOUNT_FUNCTIONS = [
             RAISE EXCEPTION 'only the platform changes staff or superuser status'
                 USING ERRCODE = '42501';
         END IF;
-        sensitive := TG_OP = 'DELETE'
-            OR NEW.password_hash IS DISTINCT FROM OLD.password_hash
-            OR NEW.email IS DISTINCT FROM OLD.email
-            OR NEW.is_active IS DISTINCT FROM OLD.is_active;
-        IF NOT sensitive THEN
-            RETURN NEW;
-        END IF;
         actor := {s}.tenancy_user_id();
         target := OLD.id;
+        -- Oneself: anything but the platform's flags (checked above).
         IF actor IS NOT NULL AND actor = target AND TG_OP = 'UPDATE' THEN
             RETURN NEW;
+        END IF;
+        -- Anyone else: the profile, email, password and active flag only (never a reset or
+        -- verification token, never sign-in bookkeeping), and only by an owner or admin of
+        -- the organizations the account has accepted, when it belongs to no other.
+        IF TG_OP = 'UPDATE' AND EXISTS (
+            SELECT 1 FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o USING (key)
+            WHERE n.value IS DISTINCT FROM o.value
+              AND key <> ALL(ARRAY['first_name', 'last_name', 'timezone', 'locale', 'updated_at',
+                                   'password_hash', 'email', 'is_active'])) THEN
+            RAISE EXCEPTION 'only the account itself changes its tokens and sign-in records'
+                USING ERRCODE = '42501';
         END IF;
         IF actor IS NULL
            OR OLD.is_superuser OR OLD.is_staff
@@ -422,11 +481,12 @@ _ACCOUNT_FUNCTIONS = [
                       AND m.organization_id <> ALL({s}.tenancy_organizations()))
            OR NOT EXISTS (SELECT 1 FROM {s}.organization_users m WHERE m.user_id = target
                           AND m.organization_id = ANY({s}.tenancy_organizations())
+                          AND (m.invitation_token IS NULL OR m.invitation_accepted_at IS NOT NULL)
                           AND {s}.tenancy_member_role(m.organization_id, actor)
                               IN ('owner', 'admin')) THEN
             RAISE EXCEPTION 'this account belongs to another organization or to the platform: '
-                'only its owner or a superuser may change its password, email, status or '
-                'delete it' USING ERRCODE = '42501';
+                'only its owner or a superuser may change it or delete it'
+                USING ERRCODE = '42501';
         END IF;
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END
@@ -454,6 +514,20 @@ _ACCOUNT_FUNCTIONS = [
              = (to_jsonb(OLD) - ARRAY['invitation_token', 'invitation_accepted_at',
                                       'is_primary_org', 'updated_at']) THEN
             RETURN NEW;
+        END IF;
+        -- Nobody is made a member without accepting: a new membership is a pending invitation,
+        -- and only the invitee accepts it (above).
+        IF TG_OP = 'INSERT' AND (NEW.invitation_token IS NULL
+                                 OR NEW.invitation_accepted_at IS NOT NULL) THEN
+            RAISE EXCEPTION 'members join by invitation: insert a pending invitation'
+                USING ERRCODE = '42501';
+        END IF;
+        IF TG_OP = 'UPDATE' AND (NEW.invitation_token IS DISTINCT FROM OLD.invitation_token
+                                 OR NEW.invitation_accepted_at IS DISTINCT FROM
+                                    OLD.invitation_accepted_at
+                                 OR NEW.is_primary_org IS DISTINCT FROM OLD.is_primary_org) THEN
+            RAISE EXCEPTION 'only the invitee accepts an invitation or picks a primary organization'
+                USING ERRCODE = '42501';
         END IF;
         organization := CASE WHEN TG_OP = 'INSERT' THEN NEW.organization_id
                              ELSE OLD.organization_id END;
@@ -495,11 +569,14 @@ _ACCOUNT_FUNCTIONS = [
             RETURN NEW;
         END IF;
         IF (SELECT bool_or(to_jsonb(NEW) -> f IS DISTINCT FROM to_jsonb(OLD) -> f)
-            FROM unnest({fields}::text[]) AS f) OR NEW.slug IS DISTINCT FROM OLD.slug
-            AND {s}.tenancy_member_role(OLD.id, {s}.tenancy_user_id()) IS DISTINCT FROM 'owner'
-        THEN
-            RAISE EXCEPTION 'plan, limits, subscription and status are changed by the platform; '
-                'a slug by an owner' USING ERRCODE = '42501';
+            FROM unnest({fields}::text[]) AS f) THEN
+            RAISE EXCEPTION 'plan, limits, subscription and status are changed by the platform'
+                USING ERRCODE = '42501';
+        END IF;
+        IF coalesce({s}.tenancy_member_role(OLD.id, {s}.tenancy_user_id()), '')
+           NOT IN ('owner', 'admin') THEN
+            RAISE EXCEPTION 'an organization''s settings are changed by its owners and admins'
+                USING ERRCODE = '42501';
         END IF;
         RETURN NEW;
     END
@@ -536,7 +613,7 @@ _ACCOUNT_POLICIES = {
             "SELECT",
             f"id = {_USER} OR {_PLATFORM} OR {_MEMBER_OF_CLAIM}",
         ),
-        _policy("account_insert", "users", "INSERT", check="true"),
+        _policy("account_insert", "users", "INSERT", check=_PLATFORM),
         _policy(
             "account_update",
             "users",
@@ -596,7 +673,8 @@ _ACCOUNT_POLICIES = {
             "admin_log_insert",
             "django_admin_log",
             "INSERT",
-            check=f"{_PLATFORM} OR user_id = {_USER}",
+            check=f"{_PLATFORM} OR (user_id = {_USER} AND organization_id IS NOT DISTINCT FROM "
+            f"(SELECT {{s}}.tenancy_current_organization()))",
         ),
         _policy("admin_log_platform", "django_admin_log", "ALL", _PLATFORM, _PLATFORM),
     ],
@@ -692,7 +770,8 @@ def restrict_application_role(connection, role: str) -> None:
             )
         )
     # users: every column but the password hash, which only tenancy_password_hash and
-    # tenancy_set_password_hash read and write.
+    # tenancy_set_password_hash read and write. INSERT is the platform's (the policy); an
+    # invitation's new account comes from tenancy_account_create().
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
@@ -711,11 +790,22 @@ def restrict_application_role(connection, role: str) -> None:
         ),
     ]
     for function in _FUNCTIONS:
-        statements.append(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(
-                sql.Identifier(schema), sql.SQL(function), role_id
-            )
+        internal = function in _INTERNAL_FUNCTIONS
+        template = (
+            "REVOKE EXECUTE ON FUNCTION {}.{} FROM PUBLIC, {}"
+            if internal
+            else "GRANT EXECUTE ON FUNCTION {}.{} TO {}"
         )
+        statements.append(
+            sql.SQL(template).format(sql.Identifier(schema), sql.SQL(function), role_id)
+        )
+    # Temporary tables and functions would shadow ours for later requests on the same pooled
+    # connection, inside their transactions and claims: the application role makes none.
+    statements.append(
+        sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC, {}").format(
+            sql.Identifier(_database(connection)), role_id
+        )
+    )
     _run(connection, statements)
 
 
@@ -753,6 +843,12 @@ def remove_account_boundary(connection, application_role: str | None) -> None:
         for function in reversed(_FUNCTIONS)
     ]
     statements.append(_format("DROP TABLE IF EXISTS {s}.tenancy_keys", schema))
+    # PostgreSQL's default, as the legacy database had it.
+    statements.append(
+        sql.SQL("GRANT TEMPORARY ON DATABASE {} TO PUBLIC").format(
+            sql.Identifier(_database(connection))
+        )
+    )
     _run(connection, statements)
 
 

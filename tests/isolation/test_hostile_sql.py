@@ -355,6 +355,20 @@ PRIVILEGE_ATTACKS = {
     "drop a migration record": "DELETE FROM django_migrations",
     "create a function to shadow ours": "CREATE FUNCTION public.tenancy_x() RETURNS int "
     "LANGUAGE sql AS 'SELECT 1'",
+    "a temporary table to shadow customers": "CREATE TEMP TABLE customers (id uuid)",
+    "a temporary view to shadow users": "CREATE TEMP VIEW users AS SELECT 1 AS id",
+    "a temporary function": "CREATE FUNCTION pg_temp.steal() RETURNS int LANGUAGE sql "
+    "AS 'SELECT 1'",
+    "write into B's admin log": "INSERT INTO django_admin_log (action_time, user_id, "
+    "object_repr, action_flag, change_message, organization_id) "
+    "VALUES (now(), '{me}', 'x', 1, '', '{b}')",
+    "add B's owner to A without an invitation": "INSERT INTO organization_users "
+    "(id, organization_id, user_id, role) VALUES (gen_random_uuid(), '{a}', "
+    "tenancy_account_id('victor@blue.example'), 'admin')",
+    "create an account directly": "INSERT INTO users (id, email) "
+    "VALUES (gen_random_uuid(), 'squatter@example.com')",
+    "read the billing move's markers": "SELECT * FROM legacy_customer_billing",
+    "ask who holds which role": "SELECT tenancy_member_role('{b}', '{victim}')",
 }
 
 
@@ -382,6 +396,24 @@ def test_privilege_and_cross_organization_writes_are_refused(acme, blue, people,
         assert rows("SELECT name FROM organizations WHERE id = %s", [names["b"]]) == [
             (blue.organization.name,)
         ]
+
+
+def test_members_below_admin_change_no_account_but_their_own_and_no_settings(acme, people):
+    reader = UserFactory(email="rita@acme.example")
+    MembershipFactory(organization=acme.organization, user=reader, role=Role.READONLY)
+    with as_request(acme.organization, reader):
+        for statement in (
+            "UPDATE users SET first_name = 'Hacked' WHERE id = %s",
+            "UPDATE users SET password_reset_token = 'known', "
+            "password_reset_expires_at = now() + interval '1 day' WHERE id = %s",
+        ):
+            assert attempt(statement, [people["attacker"].pk]) is None, statement
+        assert attempt("UPDATE organizations SET name = 'pwned', billing_email = 'x@evil'") is None
+        assert rows("UPDATE users SET first_name = 'R' WHERE id = %s RETURNING id", [reader.pk])
+    with as_request(acme.organization, people["attacker"]):
+        # Not even an owner sets another account's reset token.
+        statement = "UPDATE users SET password_reset_token = 'known' WHERE id = %s"
+        assert attempt(statement, [reader.pk]) is None
 
 
 def test_rows_of_the_own_organization_are_still_writable(acme, people):
