@@ -12,7 +12,10 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from routeoptimizer.client_address import client_address
 
 JSON_FIX = 'send a JSON object with "Content-Type: application/json"'
 
@@ -22,6 +25,18 @@ class Pagination(PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class ClientAddressRateThrottle(ScopedRateThrottle):
+    """DRF's scoped rate throttle (`throttle_scope` on the view), counted per client address as
+    routeoptimizer.client_address determines it: a new X-Forwarded-For per request is the same
+    client unless trusted proxies put it there."""
+
+    def get_ident(self, request):
+        return client_address(request._request) or "unknown"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 def one_line(text: str) -> str:

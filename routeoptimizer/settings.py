@@ -1,6 +1,7 @@
 """Settings for RouteOptimizer: every knob comes from the environment (or a .env file)."""
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Sign-in throttling for the admin and POST /api/v1/auth/token (accounts.signin).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +91,14 @@ MIDDLEWARE = [
     "tenants.middleware.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into accounts.signin's 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out account or address is refused before its password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "routeoptimizer.urls"
@@ -128,6 +139,29 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- client addresses and sign-in throttling -------------------------------------------------
+# How many reverse proxies in front of the application append to X-Forwarded-For. 0: the socket
+# address (REMOTE_ADDR) is the client's and X-Forwarded-For is ignored; N: the N-th entry from
+# the right (routeoptimizer.client_address). Every per-client limit uses that one rule.
+ROUTEOPTIMIZER_TRUSTED_PROXIES = env.int("ROUTEOPTIMIZER_TRUSTED_PROXIES", default=0)
+
+# django-axes: failed sign-ins are counted in the database (shared by every worker), per account
+# and, separately, per client address; either reaching the limit locks that sign-in out for the
+# cool-off time, the right password included. Each new failure during a lockout restarts it.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("ROUTEOPTIMIZER_SIGNIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ROUTEOPTIMIZER_SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_CLIENT_IP_CALLABLE = "routeoptimizer.client_address.client_address"
+AXES_USERNAME_CALLABLE = "accounts.signin.signin_username"
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+# A success does not wipe the address's failures: one valid account must not reset the count of
+# an address that is guessing other accounts' passwords.
+AXES_RESET_ON_SUCCESS = False
+# Lockouts are lifted with `manage.py axes_reset_username EMAIL` / `axes_reset_ip ADDRESS`; axes'
+# own admin pages would list every organization's sign-ins to any staff with the permission.
+AXES_ENABLE_ADMIN = False
+
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 
@@ -155,7 +189,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "routeoptimizer.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # POST /api/v1/auth/token checks passwords: slow down guessing, per client address.
+    # Request rates per client address (routeoptimizer.client_address, not X-Forwarded-For as
+    # sent): POST /api/v1/auth/token on top of axes' lockouts.
     "DEFAULT_THROTTLE_RATES": {"auth_token": env("ROUTEOPTIMIZER_TOKEN_RATE", default="30/min")},
+    "NUM_PROXIES": ROUTEOPTIMIZER_TRUSTED_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
