@@ -17,6 +17,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The demo is a cutover window: the old clients' /api/customers answers without a token for the
+# sample's organization. Production leaves it off unless the runbook's step 5 turns it on.
+demo run: export ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION ?= demo
+
 demo: install
 	$(PY) manage.py load_legacy_sample --reset
 	$(PY) manage.py migrate
@@ -25,6 +29,10 @@ demo: install
 	@echo "The sample legacy database is migrated and validated. To open the admin:"
 	@echo "  $(PY) manage.py changepassword $${ROUTEOPTIMIZER_OWNER_EMAIL:-brian@example.com}"
 	@echo "  make run     # then open http://127.0.0.1:7007/admin/"
+	@echo "make run serves the old clients' /api/customers without a token for organization"
+	@echo "'$$ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION' (ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION, the cutover"
+	@echo "window); turn it off (ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION= make run) once every old client"
+	@echo "sends a bearer token."
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -12,6 +12,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -31,6 +32,11 @@ class ClientAddressRateThrottle(ScopedRateThrottle):
     """DRF's scoped rate throttle (`throttle_scope` on the view), counted per client address as
     routeoptimizer.client_address determines it: a new X-Forwarded-For per request is the same
     client unless trusted proxies put it there."""
+
+    @property
+    def THROTTLE_RATES(self):
+        # Read when used, not once at import: the rates follow settings (and the tests' changes).
+        return api_settings.DEFAULT_THROTTLE_RATES
 
     def get_ident(self, request):
         return client_address(request._request) or "unknown"

@@ -188,10 +188,12 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "routeoptimizer.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # POST /api/v1/auth/token checks passwords: slow down guessing, per client address.
     # Request rates per client address (routeoptimizer.client_address, not X-Forwarded-For as
-    # sent): POST /api/v1/auth/token on top of axes' lockouts.
-    "DEFAULT_THROTTLE_RATES": {"auth_token": env("ROUTEOPTIMIZER_TOKEN_RATE", default="30/min")},
+    # sent): POST /api/v1/auth/token on top of axes' lockouts, and the old clients' /api/customers.
+    "DEFAULT_THROTTLE_RATES": {
+        "auth_token": env("ROUTEOPTIMIZER_TOKEN_RATE", default="30/min"),
+        "legacy_customers": env("ROUTEOPTIMIZER_LEGACY_API_RATE", default="60/min"),
+    },
     "NUM_PROXIES": ROUTEOPTIMIZER_TRUSTED_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -207,7 +209,6 @@ SPECTACULAR_SETTINGS = {
 # Days an API token stays valid; 0: until revoked.
 ROUTEOPTIMIZER_API_TOKEN_DAYS = env.int("ROUTEOPTIMIZER_API_TOKEN_DAYS", default=90)
 # The organization the unversioned /api/customers serves to callers without a token, as the
-# single-tenant application did. Empty: that endpoint requires a token like /api/v1/.
-ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION = env(
-    "ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION", default="demo"
-)
+# single-tenant application did: on only for the cutover window (README, runbook step 5) while
+# the old clients learn to send tokens. Empty (the default): that endpoint requires a token.
+ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION = env("ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION", default="")
