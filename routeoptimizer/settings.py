@@ -31,6 +31,25 @@ def _development_secret_key() -> str:
 SECRET_KEY = env("SECRET_KEY", default="") or (_development_secret_key() if DEBUG else "")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", ".localhost"])
+# Origins (https://host) whose HTTPS POSTs the admin accepts when a proxy terminates TLS.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS in production (README, "Production"; .env.example) ---------------------------------
+# Off by default so the quick start and the test suite speak plain HTTP; the documented
+# production environment turns every one on, and `manage.py check --deploy` is clean with it
+# (tests/test_production.py runs it).
+# The header a TLS-terminating proxy sets, e.g. "HTTP_X_FORWARDED_PROTO,https": requests carrying
+# it count as HTTPS. Only behind a proxy that overwrites it: a client can send it too.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers check /health over plain HTTP: answered there, not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 DATABASE_URL = env("DATABASE_URL", default="")
 # True when no DATABASE_URL is set and the embedded PostgreSQL in DATA_DIR serves the project.
@@ -83,6 +102,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's static files from STATIC_ROOT (`collectstatic`, which `make serve` runs), under
+    # gunicorn too: no web server needed for them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,6 +186,11 @@ AXES_ENABLE_ADMIN = False
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Gzipped copies made by collectstatic, served by whitenoise to clients that accept them.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOGGING = {
     "version": 1,
