@@ -105,6 +105,8 @@ MIDDLEWARE = [
     # The admin's static files from STATIC_ROOT (`collectstatic`, which `make serve` runs), under
     # gunicorn too: no web server needed for them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL bytes and lone surrogates in the path, query string or headers: 400 before any use.
+    "routeoptimizer.middleware.RejectMalformedRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -205,7 +207,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, bounded in size and depth (routeoptimizer.parsers).
+    "DEFAULT_PARSER_CLASSES": ["routeoptimizer.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "routeoptimizer.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
