@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.services import api_token_issue, api_token_revoke
+from accounts.signin import lockout_response
+from routeoptimizer.api import ClientAddressRateThrottle
 from tenants.api import OrganizationContextMixin
 from tenants.context import organization_context
 from tenants.models import OrganizationUser
+from tenants.services import (
+    AmbiguousOrganization,
+    NoUsableMembership,
+    OrganizationNotFound,
+    sign_in_membership,
+)
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    email = serializers.EmailField(max_length=255)
+    # Bounded: hashing a megabyte-long password is work an anonymous caller should not get.
+    password = serializers.CharField(
+        trim_whitespace=False, max_length=4096, style={"input_type": "password"}
+    )
     organization = serializers.SlugField(
-        required=False, help_text="Slug of the organization; default: your primary one."
+        required=False,
+        max_length=100,
+        help_text="Slug of the organization; default: your primary one.",
     )
     name = serializers.CharField(
         required=False, default="", max_length=100, help_text="A label, e.g. 'dispatch board'."
@@ -35,28 +48,32 @@ class TokenResponseSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
+WRONG_CREDENTIALS = "wrong email or password; check both, or reset the password"
+
+
+def _wrong_credentials() -> Response:
+    return Response(
+        {"error": WRONG_CREDENTIALS},
+        status=status.HTTP_401_UNAUTHORIZED,
+        headers={"WWW-Authenticate": 'Bearer realm="api"'},
+    )
+
+
 def _membership(user, slug: str | None) -> OrganizationUser:
-    memberships = OrganizationUser.objects.select_related("organization").filter(user=user)
-    if slug:
-        membership = memberships.filter(organization__slug=slug).first()
-        if membership is None:
-            # Unknown and not-a-member read the same: no probing for other organizations.
-            raise exceptions.NotFound(
-                f"unknown organization '{slug}' (or you are not a member); "
-                f"check the slug, or leave organization out to use your primary organization"
-            )
-        return membership
-    membership = memberships.filter(is_primary_org=True).first()
-    if membership is None:
-        only = list(memberships[:2])
-        if len(only) == 1:
-            return only[0]
+    """The membership to issue a token for, by the rule that authenticates tokens
+    (tenants.services.sign_in_membership); NoUsableMembership passes through."""
+    try:
+        return sign_in_membership(user, slug=slug)
+    except OrganizationNotFound:
+        # Unknown and not-a-member read the same: no probing for other organizations.
+        raise exceptions.NotFound(
+            f"unknown organization '{slug}' (or you are not a member); "
+            f"check the slug, or leave organization out to use your primary organization"
+        ) from None
+    except AmbiguousOrganization:
         raise exceptions.NotFound(
             "no primary organization for this user; send organization (a slug) in the body"
-            if only
-            else "this user belongs to no organization; ask an owner to invite you"
-        )
-    return membership
+        ) from None
 
 
 class AuthTokenView(OrganizationContextMixin, APIView):
@@ -78,7 +95,7 @@ class AuthTokenView(OrganizationContextMixin, APIView):
         return [IsAuthenticated()]
 
     def get_throttles(self):
-        return [ScopedRateThrottle()] if self.request.method == "POST" else []
+        return [ClientAddressRateThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
         request=TokenRequestSerializer,
@@ -86,6 +103,7 @@ class AuthTokenView(OrganizationContextMixin, APIView):
             201: TokenResponseSerializer,
             401: OpenApiResponse(description="Wrong email or password."),
             404: OpenApiResponse(description="Unknown organization, or not a member."),
+            429: OpenApiResponse(description="Too many failed sign-ins: locked out for a while."),
         },
         auth=[],
         summary="Issue a bearer token for one organization",
@@ -94,12 +112,26 @@ class AuthTokenView(OrganizationContextMixin, APIView):
         form = TokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        # django-axes (first in AUTHENTICATION_BACKENDS) refuses a locked-out account or client
+        # address before the password is checked, and counts every failure.
+        # A refusal is returned, not raised: DRF rolls the request's transaction back on a raised
+        # APIException, and axes' record of this failure is in that transaction.
         user = authenticate(request._request, email=data["email"], password=data["password"])
+        if getattr(request._request, "axes_locked_out", False):
+            return lockout_response(request._request)
         if user is None:
-            raise exceptions.AuthenticationFailed(
-                "wrong email or password; check both, or reset the password"
+            return _wrong_credentials()
+        try:
+            membership = _membership(user, data.get("organization"))
+        except NoUsableMembership:
+            # A pending invitation, a deactivated organization, no membership: the password
+            # opens nothing, so it is not confirmed either; counted like a wrong one.
+            user_login_failed.send(
+                sender=__name__, credentials={"email": user.email}, request=request._request
             )
-        membership = _membership(user, data.get("organization"))
+            if getattr(request._request, "axes_locked_out", False):
+                return lockout_response(request._request)
+            return _wrong_credentials()
         with organization_context(membership.organization):  # the token row is that one's
             token, api_token = api_token_issue(
                 user=user, organization=membership.organization, name=data["name"]

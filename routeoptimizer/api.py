@@ -7,12 +7,19 @@ Every error the API returns is `{"error": "<one line: the problem and the fix>"}
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import ProtectedError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from routeoptimizer.client_address import client_address
+from routeoptimizer.parsers import JSONParser
 
 JSON_FIX = 'send a JSON object with "Content-Type: application/json"'
 
@@ -22,6 +29,23 @@ class Pagination(PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class ClientAddressRateThrottle(ScopedRateThrottle):
+    """DRF's scoped rate throttle (`throttle_scope` on the view), counted per client address as
+    routeoptimizer.client_address determines it: a new X-Forwarded-For per request is the same
+    client unless trusted proxies put it there."""
+
+    @property
+    def THROTTLE_RATES(self):
+        # Read when used, not once at import: the rates follow settings (and the tests' changes).
+        return api_settings.DEFAULT_THROTTLE_RATES
+
+    def get_ident(self, request):
+        return client_address(request._request) or "unknown"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 def one_line(text: str) -> str:
@@ -58,6 +82,8 @@ def exception_handler(exc, context):
     request = context.get("request")
     extra = {}
 
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, met when DRF reads the body
+        exc = JSONParser._too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exc, ProtectedError):
         blocking = {str(type(obj)._meta.verbose_name_plural) for obj in exc.protected_objects}
         exc = exceptions.APIException(
@@ -97,10 +123,22 @@ def exception_handler(exc, context):
             else "; ".join(_flatten(exc.detail))
         )
 
-    body = {"error": one_line(message), **extra}
+    body = _encodable({"error": one_line(message), **extra})
     if getattr(view, "legacy_error_shape", False):
         body["detail"] = body["error"]
     return Response(body, status=response.status_code, headers=_headers(response))
+
+
+def _encodable(value):
+    """Error messages quote the input ('"a\\ud800" is not a valid choice'): a lone surrogate in
+    it cannot be encoded as UTF-8, so it is shown escaped instead of failing the response."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
+    return value
 
 
 def _headers(response) -> dict:

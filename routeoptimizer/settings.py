@@ -1,6 +1,7 @@
 """Settings for RouteOptimizer: every knob comes from the environment (or a .env file)."""
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -30,6 +31,25 @@ def _development_secret_key() -> str:
 SECRET_KEY = env("SECRET_KEY", default="") or (_development_secret_key() if DEBUG else "")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", ".localhost"])
+# Origins (https://host) whose HTTPS POSTs the admin accepts when a proxy terminates TLS.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS in production (README, "Production"; .env.example) ---------------------------------
+# Off by default so the quick start and the test suite speak plain HTTP; the documented
+# production environment turns every one on, and `manage.py check --deploy` is clean with it
+# (tests/test_production.py runs it).
+# The header a TLS-terminating proxy sets, e.g. "HTTP_X_FORWARDED_PROTO,https": requests carrying
+# it count as HTTPS. Only behind a proxy that overwrites it: a client can send it too.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers check /health over plain HTTP: answered there, not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 DATABASE_URL = env("DATABASE_URL", default="")
 # True when no DATABASE_URL is set and the embedded PostgreSQL in DATA_DIR serves the project.
@@ -77,10 +97,17 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Sign-in throttling for the admin and POST /api/v1/auth/token (accounts.signin).
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's static files from STATIC_ROOT (`collectstatic`, which `make serve` runs), under
+    # gunicorn too: no web server needed for them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL bytes and lone surrogates in the path, query string or headers: 400 before any use.
+    "routeoptimizer.middleware.RejectMalformedRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # A fresh claim state per request (what PostgreSQL's row level security is told).
     "tenants.middleware.RequestClaimsMiddleware",
@@ -91,6 +118,16 @@ MIDDLEWARE = [
     "tenants.middleware.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into accounts.signin's 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out account or address is refused before its password is checked;
+# then sign-in through the narrow paths the application role has to the account tables (row
+# level security hides other accounts and every password hash from it: accounts.backends).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.AccountBackend",
 ]
 
 ROOT_URLCONF = "routeoptimizer.urls"
@@ -112,9 +149,7 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
-# Sign-in and sessions through the narrow paths the application role has to the account tables
-# (row level security hides other accounts, password hashes and session keys from it).
-AUTHENTICATION_BACKENDS = ["accounts.backends.AccountBackend"]
+# Sessions through functions that take the key's hash: the application role lists none.
 SESSION_ENGINE = "accounts.sessions"
 # The key of the organization claim PostgreSQL verifies (tenants.claims); unset, derived from
 # SECRET_KEY. `migrate` (or `manage.py tenancy_key install`) stores it in the database.
@@ -138,8 +173,36 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- client addresses and sign-in throttling -------------------------------------------------
+# How many reverse proxies in front of the application append to X-Forwarded-For. 0: the socket
+# address (REMOTE_ADDR) is the client's and X-Forwarded-For is ignored; N: the N-th entry from
+# the right (routeoptimizer.client_address). Every per-client limit uses that one rule.
+ROUTEOPTIMIZER_TRUSTED_PROXIES = env.int("ROUTEOPTIMIZER_TRUSTED_PROXIES", default=0)
+
+# django-axes: failed sign-ins are counted in the database (shared by every worker), per account
+# and, separately, per client address; either reaching the limit locks that sign-in out for the
+# cool-off time, the right password included. Each new failure during a lockout restarts it.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("ROUTEOPTIMIZER_SIGNIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ROUTEOPTIMIZER_SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_CLIENT_IP_CALLABLE = "routeoptimizer.client_address.client_address"
+AXES_USERNAME_CALLABLE = "accounts.signin.signin_username"
+AXES_LOCKOUT_CALLABLE = "accounts.signin.lockout_response"
+# A success does not wipe the address's failures: one valid account must not reset the count of
+# an address that is guessing other accounts' passwords.
+AXES_RESET_ON_SUCCESS = False
+# Lockouts are lifted with `manage.py axes_reset_username EMAIL` / `axes_reset_ip ADDRESS`; axes'
+# own admin pages would list every organization's sign-ins to any staff with the permission.
+AXES_ENABLE_ADMIN = False
+
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Gzipped copies made by collectstatic, served by whitenoise to clients that accept them.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOGGING = {
     "version": 1,
@@ -154,7 +217,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, bounded in size and depth (routeoptimizer.parsers).
+    "DEFAULT_PARSER_CLASSES": ["routeoptimizer.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "routeoptimizer.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -164,8 +228,13 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "routeoptimizer.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # POST /api/v1/auth/token checks passwords: slow down guessing, per client address.
-    "DEFAULT_THROTTLE_RATES": {"auth_token": env("ROUTEOPTIMIZER_TOKEN_RATE", default="30/min")},
+    # Request rates per client address (routeoptimizer.client_address, not X-Forwarded-For as
+    # sent): POST /api/v1/auth/token on top of axes' lockouts, and the old clients' /api/customers.
+    "DEFAULT_THROTTLE_RATES": {
+        "auth_token": env("ROUTEOPTIMIZER_TOKEN_RATE", default="30/min"),
+        "legacy_customers": env("ROUTEOPTIMIZER_LEGACY_API_RATE", default="60/min"),
+    },
+    "NUM_PROXIES": ROUTEOPTIMIZER_TRUSTED_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -180,10 +249,9 @@ SPECTACULAR_SETTINGS = {
 # Days an API token stays valid; 0: until revoked.
 ROUTEOPTIMIZER_API_TOKEN_DAYS = env.int("ROUTEOPTIMIZER_API_TOKEN_DAYS", default=90)
 # The organization the unversioned /api/customers serves to callers without a token, as the
-# single-tenant application did. Empty: that endpoint requires a token like /api/v1/.
-ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION = env(
-    "ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION", default="demo"
-)
+# single-tenant application did: on only for the cutover window (README, runbook step 5) while
+# the old clients learn to send tokens. Empty (the default): that endpoint requires a token.
+ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION = env("ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION", default="")
 
 # Invitation emails (tenants.services.invitation_send). EMAIL_URL as django-environ reads it
 # (smtp+tls://user:password@smtp.example.com:587); unset, emails are printed to the console.

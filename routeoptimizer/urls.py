@@ -21,3 +21,9 @@ urlpatterns = [
         name="legacy-customer",
     ),
 ]
+
+# One JSON line for errors under /api/ that no DRF view answered (routeoptimizer.views).
+handler400 = "routeoptimizer.views.bad_request"
+handler403 = "routeoptimizer.views.permission_denied"
+handler404 = "routeoptimizer.views.page_not_found"
+handler500 = "routeoptimizer.views.server_error"

@@ -4,9 +4,11 @@ Same answers as before: a JSON array of customer objects with the legacy column 
 (`assigned_driver_id`, naive UTC timestamps, no organization), or one such object.
 
 Which organization: a bearer token's, when the caller sends one. Old clients send none; they
-get the organization that adopted the legacy data (ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION,
-default `demo`), exactly the rows they saw before the migration, and never anyone else's.
-Setting it empty makes a token mandatory here too.
+get the organization named by ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION, exactly the rows they saw
+before the migration and never anyone else's, but only while that setting is on: the cutover
+window of the runbook, while the old clients learn to send tokens. Off (empty, the default), a
+token is mandatory here too; a deactivated organization is never served. Every caller is
+throttled per client address (ROUTEOPTIMIZER_LEGACY_API_RATE).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiToken
+from routeoptimizer.api import ClientAddressRateThrottle
 from routing.legacy import LEGACY_COLUMNS
 from routing.models import Customer
 from tenants.api import OrganizationContextMixin
@@ -53,6 +56,8 @@ def legacy_customer(row: dict) -> dict:
 @extend_schema(exclude=True)  # a compatibility contract, not part of the v1 API
 class LegacyCustomerView(OrganizationContextMixin, APIView):
     permission_classes = [AllowAny]
+    throttle_classes = [ClientAddressRateThrottle]
+    throttle_scope = "legacy_customers"
     legacy_error_shape = True  # errors carry FastAPI's "detail" key as well
 
     def get_request_organization(self, request):
@@ -72,11 +77,11 @@ class LegacyCustomerView(OrganizationContextMixin, APIView):
         # The operator's setting names it, not the caller: Django may look it up as the platform
         # (an anonymous caller's claim sees no organization), for this one query.
         with platform_access():
-            organization = Organization.objects.filter(slug=slug).first()
+            organization = Organization.objects.filter(slug=slug, is_active=True).first()
         if organization is None:
             raise exceptions.NotFound(
-                f"unknown organization '{slug}' (ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION); set it "
-                f"to an existing organization's slug, or send a bearer token"
+                f"unknown or deactivated organization '{slug}' "
+                f"(ROUTEOPTIMIZER_LEGACY_API_ORGANIZATION); send a bearer token"
             )
         request.organization = organization
         return organization

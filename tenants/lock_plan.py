@@ -209,6 +209,12 @@ LOCK_PLAN: dict[str, LockPlan] = {
 # uses; their migrations are not ours to describe one by one.
 DJANGO_APPS = frozenset({"admin", "auth", "contenttypes", "sessions"})
 DJANGO_APP_PLAN = _new_table("Django's own tables; no table of the application is locked")
+# The same for the libraries' apps: django-axes keeps its sign-in attempts in tables of its own.
+LIBRARY_APP_PLANS = {
+    "axes": _new_table(
+        "django-axes' own tables (sign-in attempts); no table of the application is locked"
+    ),
+}
 
 
 def lock_plan_for(app_label: str, name: str) -> LockPlan | None:
@@ -216,4 +222,6 @@ def lock_plan_for(app_label: str, name: str) -> LockPlan | None:
     plan = LOCK_PLAN.get(f"{app_label}.{name}")
     if plan is None and app_label in DJANGO_APPS:
         return DJANGO_APP_PLAN
+    if plan is None:
+        return LIBRARY_APP_PLANS.get(app_label)
     return plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from decimal import Decimal
 from typing import NamedTuple
@@ -43,7 +44,15 @@ def subdomain_slug(host: str) -> str | None:
     return label if label and "." not in label else None
 
 
+# What a slug can be (Organization.slug is a SlugField of at most 100 characters). Anything else
+# (a NUL byte, a lone surrogate, a 10,000-character header) is unknown without asking the
+# database, which would refuse some of those values with an error instead of "no row".
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+
+
 def _named_organization(slug: str) -> Organization:
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
+        raise OrganizationNotFound("unknown organization (not a valid slug)")
     organization = (
         Organization.objects.filter(slug__iexact=slug, is_active=True).order_by("slug").first()
     )
@@ -57,11 +66,50 @@ def active_membership(user, organization: Organization) -> OrganizationUser | No
     not accepted yet."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
-    return (
-        OrganizationUser.objects.filter(organization=organization, user=user)
-        .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
-        .first()
+    return _accepted(OrganizationUser.objects.filter(organization=organization, user=user)).first()
+
+
+def _accepted(memberships):
+    """Memberships that count: an invitation not accepted yet opens nothing."""
+    return memberships.exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
+
+
+class NoUsableMembership(Exception):
+    """The user has no accepted membership of an active organization: nothing to sign in to."""
+
+
+class AmbiguousOrganization(Exception):
+    """The user belongs to several organizations, none of them primary: they must name one."""
+
+
+def sign_in_membership(user, *, slug: str | None = None) -> OrganizationUser:
+    """The membership a password sign-in (POST /api/v1/auth/token) issues a token for, by the
+    rule that authenticates that token afterwards: an active user's accepted membership of an
+    active organization (active_membership).
+
+    `slug` names the organization (case-insensitively); without it, the primary organization,
+    or the only one. Raises NoUsableMembership when the user has no such membership at all
+    (callers answer exactly as for a wrong password, so a correct password of an account that
+    opens nothing is not confirmed), OrganizationNotFound when `slug` names an organization the
+    user cannot use (or none), and AmbiguousOrganization when several are left to choose from.
+    """
+    if user is None or not user.is_active:
+        raise NoUsableMembership
+    usable = list(
+        _accepted(OrganizationUser.objects.filter(user=user, organization__is_active=True))
+        .select_related("organization")
+        .order_by("-is_primary_org", "organization__slug")[:2]
     )
+    if not usable:
+        raise NoUsableMembership
+    if slug:
+        membership = active_membership(user, _named_organization(slug))
+        if membership is None:
+            raise OrganizationNotFound(f"unknown organization {slug!r}")
+        return membership
+    if usable[0].is_primary_org or len(usable) == 1:
+        return usable[0]
+    raise AmbiguousOrganization
 
 
 def resolve_request_organization(

@@ -198,6 +198,10 @@ def test_issuing_ignores_a_stale_authorization_header(client, acme):
 def test_password_guessing_is_throttled(client, acme):
     responses = [issue(client, email="owner@acme.test", password=f"guess {n}") for n in range(40)]
 
+    # Ten failures lock the account out (django-axes); past 30 a minute the address is throttled.
+    assert [r.status_code for r in responses[:9]] == [401] * 9
+    assert responses[9].status_code == 429
+    assert responses[9].json()["error"].startswith("too many failed sign-ins")
     assert responses[-1].status_code == 429
     assert responses[-1].json()["error"].startswith("too many requests")
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_COLUMNS, LEGACY_TABLES
+from tenants.lock_plan import LIBRARY_APP_PLANS
 
 pytestmark = pytest.mark.cli
 
@@ -118,7 +119,9 @@ def test_rollback_without_noinput_asks_and_cancels_on_no(legacy_db):
 def test_every_migration_steps_forward_and_backward_with_data(legacy_db):
     core = core_contents(legacy_db)
     full = legacy_db.legacy_contents()
-    plan = migration_plan(legacy_db)
+    # Libraries' chains (django-axes) touch only their own tables: migrate and rollback_tenancy
+    # run them whole elsewhere; stepping through them one by one here proves nothing of ours.
+    plan = [step for step in migration_plan(legacy_db) if step[0] not in LIBRARY_APP_PLANS]
     assert ("routing", "0005_route_stops_organization") in plan
 
     for app, name in plan:
