@@ -259,6 +259,13 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
     def has_add_permission(self, request):
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        # A token's lifetime is the platform's policy: staff revoke their own tokens (the
+        # action), they do not extend them.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return [*self.readonly_fields, "name", "expires_at"]
+
     def has_delete_permission(self, request, obj=None):
         # Revoked tokens stay for the audit trail; only the platform removes rows.
         return request.user.is_superuser and super().has_delete_permission(request, obj)

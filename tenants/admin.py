@@ -865,7 +865,9 @@ class OrganizationUserAdmin(OrganizationScopedAdmin):
     resource = Resource.MEMBERS
     list_display = ["user", "organization", "role", "status", "is_primary_org", "created_at"]
     list_filter = ["role", "is_primary_org"]
-    search_fields = ["user__email", "user__first_name", "user__last_name"]
+    # By email only: a pending invitation makes an account of another organization visible
+    # to the inviter, and searching its names would spell them out a letter at a time.
+    search_fields = ["user__email"]
     list_select_related = ["user", "organization"]
     readonly_fields = [
         "user",

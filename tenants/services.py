@@ -400,6 +400,10 @@ def invitation_for_token(token: str) -> OrganizationUser:
     # invitation of this hash up as the platform, for this query only.
     with organization_context(None), platform_access():
         membership = _pending_invitation(hash_token(token))
+        if membership is not None:
+            # Read now, as the platform: whether the account has a password decides the page
+            # (the invitee's own claim reads it again when accepting).
+            membership.user.has_usable_password()
     if membership is None or not membership.user.is_active:
         raise InvitationInvalid("this invitation link is not valid (used, expired or mistyped)")
     return membership
