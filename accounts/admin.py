@@ -34,6 +34,7 @@ from tenants.admin import (
     all_organizations,
     organization_members,
     scope_to_admin_organizations,
+    taken_anywhere,
 )
 from tenants.models import Organization, OrganizationUser
 from tenants.permissions import Action, Resource
@@ -65,7 +66,7 @@ class UserChangeAdminForm(UserChangeForm):
         except ValidationError:
             raise ValidationError(EMAIL_UNAVAILABLE) from None
         taken = all_organizations(User).filter(email__iexact=email).exclude(pk=self.instance.pk)
-        if taken.exists():
+        if taken_anywhere(taken):
             raise ValidationError(EMAIL_UNAVAILABLE)
         return email
 

@@ -28,7 +28,7 @@ def bad_request(request, message: str):
     """400 with one line: JSON under /api/, plain text elsewhere."""
     if request.path_info.startswith("/api/"):
         return JsonResponse({"error": message}, status=400)
-    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    return HttpResponseBadRequest(message + "\n", content_type="text/plain; charset=utf-8")
 
 
 class RejectMalformedRequestMiddleware:

@@ -38,6 +38,7 @@ from django.utils.html import format_html
 from routing.models import Customer, Driver, Route, RouteStop
 from tenants import services
 from tenants.admin_site import SAFE_FORMFIELDS, GuardedRawIdWidget
+from tenants.claims import platform_access
 from tenants.context import current_organization_or_none, organization_context
 from tenants.models import Organization, OrganizationUser, Role
 from tenants.permissions import (
@@ -53,6 +54,17 @@ from tenants.permissions import (
 # One message for a value that is taken (in this organization or another) and for one that is
 # simply invalid: a uniqueness error must not tell anyone what other organizations use.
 UNAVAILABLE = "this value cannot be used: choose another"
+
+
+def taken_anywhere(queryset) -> bool:
+    """Whether any organization holds the value `queryset` looks for: a uniqueness check.
+
+    The staff member's claim sees their organizations only, so the question is asked as the
+    platform, for this one query; its answer becomes the one message a taken and an invalid
+    value share, so it tells nobody what another organization uses.
+    """
+    with organization_context(None), platform_access():
+        return queryset.exists()
 
 
 def all_organizations(model) -> models.Manager:
@@ -230,7 +242,7 @@ class SameOrganizationForm(forms.ModelForm):
                 taken = all_organizations(model).filter(**lookup)
                 if not self.instance._state.adding:
                     taken = taken.exclude(pk=self.instance.pk)
-                if taken.exists():
+                if taken_anywhere(taken):
                     self._update_errors(ValidationError(dict.fromkeys(fields, UNAVAILABLE)))
 
     def clean(self):
@@ -634,7 +646,7 @@ class OrganizationAdminForm(forms.ModelForm):
         taken = all_organizations(Organization).filter(**{f"{name}__iexact": value})
         if self.instance.pk is not None:
             taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
+        if taken_anywhere(taken):
             raise ValidationError(message)
         return value
 

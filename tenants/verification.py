@@ -476,7 +476,7 @@ _ACCOUNT_FUNCTIONS = [
                 USING ERRCODE = '42501';
         END IF;
         IF actor IS NULL
-           OR OLD.is_superuser OR OLD.is_staff
+           OR OLD.is_superuser
            OR EXISTS (SELECT 1 FROM {s}.organization_users m WHERE m.user_id = target
                       AND m.organization_id <> ALL({s}.tenancy_organizations()))
            OR NOT EXISTS (SELECT 1 FROM {s}.organization_users m WHERE m.user_id = target

@@ -34,6 +34,16 @@ def django_db_setup(django_db_setup):
     use_role(OWNER)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _platform_claims_for_the_session():
+    """The same for what pytest-django does around a test before our function fixtures run
+    (restoring a serialized database, flushing): it is set-up code too."""
+    from tenants.claims import platform_access
+
+    with platform_access():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def platform_claims(request):
     """Test setup code acts as the platform (it builds two organizations' rows, their accounts
@@ -42,9 +52,14 @@ def platform_claims(request):
     state (tenants.middleware), and `organization_context` narrows to one organization, so what
     the suite asserts about isolation still goes through PostgreSQL's verification. Suites about
     the database boundary itself opt out with the `no_platform_claims` marker."""
-    from tenants.claims import platform_access
+    from tenants.claims import platform_access, request_claims
 
-    with platform_access(not request.node.get_closest_marker("no_platform_claims")):
+    # A fresh claim state per test, as per request: a sign-in in one test (which claims its
+    # user for the rest of its scope) must not carry into the next.
+    with (
+        request_claims(),
+        platform_access(not request.node.get_closest_marker("no_platform_claims")),
+    ):
         yield
 
 
