@@ -36,6 +36,7 @@ from tenants.admin import (
     scope_to_admin_organizations,
     taken_anywhere,
 )
+from tenants.admin_site import PlatformOnlyAdmin
 from tenants.models import Organization, OrganizationUser
 from tenants.permissions import Action, Resource
 from tenants.services import account_managed_by, last_owner_of_any
@@ -279,23 +280,8 @@ class ApiTokenAdmin(OrganizationScopedAdmin):
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
 
 
-class PlatformGroupAdmin(DjangoGroupAdmin):
+class PlatformGroupAdmin(PlatformOnlyAdmin, DjangoGroupAdmin):
     """Groups carry model permissions across every organization: the platform's."""
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_add_permission(self, request):
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
 
 
 admin.site.unregister(Group)

@@ -8,11 +8,11 @@ their next lookup returns.
 from django.contrib import admin
 
 from geocoding.models import GeocodingCacheEntry
-from tenants.admin_site import SAFE_FORMFIELDS
+from tenants.admin_site import SAFE_FORMFIELDS, PlatformOnlyAdmin
 
 
 @admin.register(GeocodingCacheEntry)
-class GeocodingCacheEntryAdmin(admin.ModelAdmin):
+class GeocodingCacheEntryAdmin(PlatformOnlyAdmin, admin.ModelAdmin):
     # The cache is shared by every organization (an address is not tenant data): no
     # organization filter; the provider is the useful split.
     list_display = [
@@ -28,18 +28,3 @@ class GeocodingCacheEntryAdmin(admin.ModelAdmin):
     readonly_fields = ["address_hash", "hit_count", "created_at", "last_used_at"]
     date_hierarchy = "last_used_at"
     formfield_overrides = SAFE_FORMFIELDS
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_add_permission(self, request):
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser

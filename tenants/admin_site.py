@@ -161,3 +161,23 @@ class AdminConfig(DjangoAdminConfig):
     """django.contrib.admin with OrganizationAdminSite as `admin.site`."""
 
     default_site = "tenants.admin_site.OrganizationAdminSite"
+
+
+class PlatformOnlyAdmin:
+    """For the admin of a platform table (the geocoding cache, groups): superusers only, every
+    view and the index entry alike."""
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -104,6 +104,24 @@ def constraint_validated(connection, table: str, name: str) -> bool | None:
     return None if row is None else row[0]
 
 
+def add_foreign_key_then_validate(connection, table: str, name: str, definition) -> None:
+    """Add foreign key `name` (`definition`: "FOREIGN KEY (...) REFERENCES ...") NOT VALID under
+    a short lock, then VALIDATE it (SHARE UPDATE EXCLUSIVE: reads and writes go on); each step
+    skipped when an interrupted run already did it."""
+    validated = constraint_validated(connection, table, name)
+    identifiers = sql.Identifier(table), sql.Identifier(name)
+    if validated is None:
+        run_ddl_with_short_lock(
+            connection,
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
+                *identifiers, definition
+            ),
+        )
+    if not validated:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(*identifiers))
+
+
 class DatabaseOnlyOperation(Operation):
     """Changes the database only; the SeparateDatabaseAndState around it owns the state."""
 
@@ -263,25 +281,14 @@ class AddForeignKeyNotValid(DatabaseOnlyOperation):
         self.actions = actions  # e.g. "ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED"
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        connection = schema_editor.connection
-        table, name = sql.Identifier(self.table), sql.Identifier(self.name)
-        validated = constraint_validated(connection, self.table, self.name)
-        if validated is None:
-            run_ddl_with_short_lock(
-                connection,
-                sql.SQL(
-                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} {} NOT VALID"
-                ).format(
-                    table,
-                    name,
-                    sql.Identifier(self.column),
-                    sql.SQL(self.references),
-                    sql.SQL(self.actions),
-                ),
-            )
-        if not validated:
-            with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
+        add_foreign_key_then_validate(
+            schema_editor.connection,
+            self.table,
+            self.name,
+            sql.SQL("FOREIGN KEY ({}) REFERENCES {} {}").format(
+                sql.Identifier(self.column), sql.SQL(self.references), sql.SQL(self.actions)
+            ),
+        )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if column_exists(schema_editor.connection, self.table, self.column):
@@ -529,24 +536,16 @@ class AddOrganizationForeignKey(DatabaseOnlyOperation):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         connection = schema_editor.connection
         table, name = sql.Identifier(self.table), sql.Identifier(self.name)
-        validated = constraint_validated(connection, self.table, self.name)
-        if validated is None:
-            run_ddl_with_short_lock(
-                connection,
-                sql.SQL(
-                    "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (organization_id, {}) "
-                    "REFERENCES {} (organization_id, id) {} NOT VALID"
-                ).format(
-                    table,
-                    name,
-                    sql.Identifier(self.column),
-                    sql.Identifier(self.parent),
-                    sql.SQL(self.actions),
-                ),
-            )
-        if not validated:
-            with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(table, name))
+        add_foreign_key_then_validate(
+            connection,
+            self.table,
+            self.name,
+            sql.SQL(
+                "FOREIGN KEY (organization_id, {}) REFERENCES {} (organization_id, id) {}"
+            ).format(
+                sql.Identifier(self.column), sql.Identifier(self.parent), sql.SQL(self.actions)
+            ),
+        )
         for old_name, definition in single_column_foreign_keys(
             connection, self.table, self.column, self.parent
         ):
