@@ -32,6 +32,13 @@ class ScratchDatabase:
         with self._maintenance() as connection:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
 
+    @classmethod
+    def attach(cls, url: str) -> "ScratchDatabase":
+        """The same helpers on a database that exists already (never created or dropped here)."""
+        database = cls.__new__(cls)
+        database.url = url
+        return database
+
     def _maintenance(self):
         return psycopg.connect(
             settings_to_uri(self.server_settings, name="postgres"), autocommit=True

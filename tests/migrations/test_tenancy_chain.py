@@ -1,5 +1,7 @@
 """The SaaS migration chain on legacy data: every row kept, assigned, and restorable exactly."""
 
+import hashlib
+import json
 import subprocess
 import threading
 import time
@@ -116,25 +118,58 @@ def test_rollback_without_noinput_asks_and_cancels_on_no(legacy_db):
     assert legacy_db.tables() == tables
 
 
+# One manage.py process steps through the whole chain (a process per step spent most of this
+# test's time starting Django): after each step it prints the step and a digest of the legacy
+# core columns, which the test compares with the digest taken before the first step.
+STEP_THROUGH = """
+import json, os
+from django.core.management import call_command
+from tests.migrations.test_tenancy_chain import core_digest
+from tests.support import ScratchDatabase
+
+db = ScratchDatabase.attach(os.environ["DATABASE_URL"])
+for direction, app, target in json.loads(os.environ["CHAIN_STEPS"]):
+    call_command("migrate", app, target, verbosity=0)
+    applied = sorted(db.applied_migrations())
+    print(json.dumps([direction, app, target, core_digest(db), applied]), flush=True)
+"""
+
+
+def core_digest(db) -> str:
+    """The legacy core columns of every row, as one digest comparable across processes."""
+    return hashlib.sha256(repr(core_contents(db)).encode()).hexdigest()
+
+
 def test_every_migration_steps_forward_and_backward_with_data(legacy_db):
-    core = core_contents(legacy_db)
     full = legacy_db.legacy_contents()
     # Libraries' chains (django-axes) touch only their own tables: migrate and rollback_tenancy
     # run them whole elsewhere; stepping through them one by one here proves nothing of ours.
     plan = [step for step in migration_plan(legacy_db) if step[0] not in LIBRARY_APP_PLANS]
     assert ("routing", "0005_route_stops_organization") in plan
-
-    for app, name in plan:
-        legacy_db.manage("migrate", app, name)
-        assert core_contents(legacy_db) == core, f"after applying {app}.{name}"
-
+    steps = [("forward", app, name, (app, name)) for app, name in plan]
     for index in range(len(plan) - 1, 0, -1):
         app, name = plan[index]
-        previous = _previous_in_app(plan, index)
-        legacy_db.manage("migrate", app, previous or "zero")
-        assert (app, name) not in legacy_db.applied_migrations()
-        if ("routing", "0001_legacy_schema") in legacy_db.applied_migrations():
-            assert core_contents(legacy_db) == core, f"after unapplying {app}.{name}"
+        steps.append(("backward", app, _previous_in_app(plan, index) or "zero", (app, name)))
+    core = core_digest(legacy_db)
+
+    result = legacy_db.manage(
+        "shell",
+        "-c",
+        STEP_THROUGH,
+        env={"CHAIN_STEPS": json.dumps([step[:3] for step in steps])},
+    )
+
+    reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(reports) == len(steps), result.stdout + result.stderr
+    for (direction, app, _, (step_app, step_name)), report in zip(steps, reports, strict=True):
+        digest, applied = report[3], {tuple(pair) for pair in report[4]}
+        if direction == "forward":
+            assert (step_app, step_name) in applied
+            assert digest == core, f"after applying {step_app}.{step_name}"
+        else:
+            assert (step_app, step_name) not in applied
+            if ("routing", "0001_legacy_schema") in applied:
+                assert digest == core, f"after unapplying {step_app}.{step_name}"
 
     # Unapplying even routing.0001_legacy_schema only makes Django forget the tables.
     assert legacy_db.legacy_contents() == full
