@@ -33,7 +33,7 @@ class ScratchDatabase:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
 
     @classmethod
-    def attach(cls, url: str) -> "ScratchDatabase":
+    def attach(cls, url: str) -> ScratchDatabase:
         """The same helpers on a database that exists already (never created or dropped here)."""
         database = cls.__new__(cls)
         database.url = url
