@@ -33,8 +33,9 @@ from django.db.models import Count
 from django.forms.models import construct_instance
 from django.http import Http404
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from billing.limits import form_limit_refusal
 from routing.models import Customer, Driver, Route, RouteStop
 from tenants import services
 from tenants.admin_site import SAFE_FORMFIELDS, GuardedRawIdWidget
@@ -262,6 +263,11 @@ class SameOrganizationForm(forms.ModelForm):
                     name,
                     f"{value} belongs to another organization; pick one of this organization's",
                 )
+        # The plan's limits (billing.limits), as a form error before anything is saved; the
+        # save checks again under the organization's lock.
+        refusal = form_limit_refusal(self.instance, organization_id, cleaned)
+        if refusal:
+            self.add_error(None, refusal)
         return cleaned
 
 
@@ -691,12 +697,12 @@ class OrganizationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["plan_tier", "subscription_status", "is_active"]
     search_fields = ["name", "slug", "subdomain", "billing_email"]
-    readonly_fields = [*COUNTED, "invite", "created_at", "updated_at"]
+    readonly_fields = [*COUNTED, "usage_last_30_days", "invite", "created_at", "updated_at"]
     inlines = [OrganizationUserInline]
     formfield_overrides = {**SAFE_FORMFIELDS, models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "slug", "subdomain", "is_active", "timezone", "invite"]}),
-        ("Data", {"fields": list(COUNTED)}),
+        ("Data", {"fields": [*COUNTED, "usage_last_30_days"]}),
         (
             "Plan and limits",
             {
@@ -749,6 +755,29 @@ class OrganizationAdmin(admin.ModelAdmin):
     routes_count = _count_column("routes_count", "routes")
     route_stops_count = _count_column("route_stops_count", "route stops")
 
+    @admin.display(description="usage, last 30 days")
+    def usage_last_30_days(self, organization):
+        """Per metric (billing.selectors.organization_usage_last_days); one query."""
+        if organization.pk is None:
+            return "-"
+        from billing.models import UsageMetric
+        from billing.selectors import organization_usage_last_days
+
+        totals = organization_usage_last_days(organization=organization).totals
+        return format_html_join(
+            ", ", "{}: {}", ((UsageMetric(m).label, f"{n:,}") for m, n in totals.items())
+        )
+
+    def save_model(self, request, obj, form, change):
+        # A new tier brings its default limits and features (billing.plans), except the columns
+        # the superuser set in the same form: those are this organization's overrides.
+        if "plan_tier" in form.changed_data or not change:
+            from billing.plans import LIMIT_COLUMNS, apply_plan
+
+            overrides = frozenset(form.changed_data) & {*LIMIT_COLUMNS, "features_enabled"}
+            apply_plan(obj, obj.plan_tier, keep=overrides)
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="members")
     def invite(self, organization):
         if organization.pk is None:
@@ -771,13 +800,19 @@ class OrganizationAdmin(admin.ModelAdmin):
         return readonly
 
     def get_fieldsets(self, request, obj=None):
-        # Secrets are for those who manage the settings, not for every member who reads them.
-        if request.user.is_superuser or admin_may(
-            request, Resource.ORGANIZATION, Action.CHANGE, organization_id_of(obj)
-        ):
+        # Secrets are for those who manage the settings, not for every member who reads them;
+        # usage is a report (not for technicians).
+        hidden = set()
+        if not request.user.is_superuser:
+            organization_id = organization_id_of(obj)
+            if not admin_may(request, Resource.ORGANIZATION, Action.CHANGE, organization_id):
+                hidden.update(SECRETS)
+            if not admin_may(request, Resource.USAGE, Action.VIEW, organization_id):
+                hidden.add("usage_last_30_days")
+        if not hidden:
             return super().get_fieldsets(request, obj)
         return [
-            (name, {**options, "fields": [f for f in options["fields"] if f not in SECRETS]})
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
             for name, options in super().get_fieldsets(request, obj)
         ]
 
@@ -832,6 +867,10 @@ class InvitationForm(forms.ModelForm):
         email = cleaned.get("email")
         if organization is not None and email and services.is_member(organization, email):
             self.add_error("email", f"{email} is a member of {organization} already")
+        elif organization is not None and email:
+            refusal = services.member_limit_refusal(organization, email)
+            if refusal:
+                self.add_error(None, refusal)
         if organization is not None and role:
             actor_role = admin_role(self.request, organization.pk)
             if not may_grant_role(actor_role, role):
