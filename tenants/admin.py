@@ -82,12 +82,23 @@ def admin_organization_roles(request) -> dict | None:
     if request.user.is_superuser:
         return None
     if not hasattr(request, "_admin_organization_roles"):
-        # Membership as the API counts it: accepted, in an active organization.
-        request._admin_organization_roles = dict(
+        from billing.plans import CLOSED, effective_status
+
+        # Membership as the API counts it: accepted, in an active organization whose
+        # subscription is not canceled or suspended (billing.plans); past due (an ended trial
+        # included) is read-only, in the admin as in the API.
+        memberships = (
             OrganizationUser.objects.filter(user=request.user, organization__is_active=True)
             .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
-            .values_list("organization_id", "role")
+            .exclude(organization__subscription_status__in=CLOSED)
+            .select_related("organization")
         )
+        request._admin_organization_roles = {}
+        request._admin_read_only = set()
+        for membership in memberships:
+            request._admin_organization_roles[membership.organization_id] = membership.role
+            if effective_status(membership.organization) == "past_due":
+                request._admin_read_only.add(membership.organization_id)
     return request._admin_organization_roles
 
 
@@ -113,6 +124,8 @@ def admin_may(request, resource: Resource | None, action: Action, organization_i
         return True
     if resource is None:  # no role decides (the user's own API tokens): membership is enough
         return bool(roles) if organization_id is None else organization_id in roles
+    if action != Action.VIEW:  # a past-due organization is read-only (billing.plans)
+        roles = {pk: role for pk, role in roles.items() if pk not in request._admin_read_only}
     if organization_id is None:
         return any(role_can(role, resource, action) for role in roles.values())
     return role_can(roles.get(organization_id), resource, action)

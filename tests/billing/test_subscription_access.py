@@ -140,3 +140,24 @@ def test_expire_trials_moves_ended_trials_only_and_is_idempotent():
     again = StringIO()
     call_command("expire_trials", stdout=again)
     assert "nothing to do" in again.getvalue()
+
+
+def test_the_admin_is_read_only_for_past_due_and_closed_for_canceled(acme, client):
+    from django.contrib.auth.models import Permission
+
+    owner = acme.members[Role.OWNER]
+    owner.is_staff = True
+    owner.save()
+    owner.user_permissions.set(Permission.objects.all())
+    client.force_login(owner)
+    customer = acme.rows[Customer][0]
+    change = f"/admin/routing/customer/{customer.pk}/change/"
+
+    set_columns(acme.organization, subscription_status="past_due")
+    page = client.get(change)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content  # shown, not editable
+    assert client.get("/admin/routing/customer/add/").status_code == 403
+
+    set_columns(acme.organization, subscription_status="canceled")
+    assert client.get(change).status_code == 404
