@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
+from psycopg import sql
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,18 @@ def _count(organization, limit: Limit, *, service_day=None, exclude_pk=None) -> 
     return rows.count()
 
 
-def _lock(organization) -> None:
+def _lock_and_read(organization, column: str):
+    """Lock the organization's row and read `column` (one of the limit columns) as committed:
+    one round trip."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 1 FROM organizations WHERE id = %s FOR NO KEY UPDATE", [organization.pk]
+            sql.SQL("SELECT {} FROM organizations WHERE id = %s FOR NO KEY UPDATE").format(
+                sql.Identifier(column)
+            ),
+            [organization.pk],
         )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _message(organization, limit: Limit, count: int, maximum: int, service_day=None) -> str:
@@ -117,13 +125,7 @@ def enforce(organization, limit: Limit, *, service_day=None, exclude_pk=None) ->
         return
     # The maximum as committed now, read under the lock: not the request's copy, which a
     # superuser may have changed meanwhile.
-    _lock(organization)
-    maximum = (
-        apps.get_model("tenants.Organization")
-        .objects.filter(pk=organization.pk)
-        .values_list(limit.column, flat=True)
-        .first()
-    )
+    maximum = _lock_and_read(organization, limit.column)
     if maximum is None:
         return
     count = _count(organization, limit, service_day=service_day, exclude_pk=exclude_pk)

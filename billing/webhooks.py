@@ -289,7 +289,15 @@ def _apply_subscription(organization, obj, subscription_id, kind, now):
     row.cancel_at_period_end = obj.get("cancel_at_period_end") is True
     if status == SubscriptionStatus.CANCELED:
         row.canceled_at = _time(obj.get("canceled_at")) or row.canceled_at or now
-    row.save()
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        # Stripe's ids are unique: a subscription id another organization holds is not this
+        # customer's. The same answer whoever holds it.
+        raise WebhookRefused(
+            "this event's subscription does not belong to this customer: nothing was changed"
+        ) from None
     return _ORGANIZATION_STATUS[status], tier
 
 

@@ -240,3 +240,20 @@ def test_events_for_other_customers_or_types_are_acknowledged_and_ignored(acme_o
     assert kind.json()["status"] == "ignored"
     assert snapshot(acme_on_stripe) == before
     assert organization(blue).subscription_status == blue.organization.subscription_status
+
+
+def test_another_organizations_subscription_id_changes_nothing(acme_on_stripe, blue):
+    with organization_context(blue.organization):
+        theirs = OrganizationSubscription.objects.get()
+    before = snapshot(acme_on_stripe)
+    body = event(
+        "customer.subscription.updated",
+        subscription(id=theirs.stripe_subscription_id, status="canceled"),
+        event_id="evt_cross",
+    )
+    response = post(body)
+    assert response.status_code == 400
+    assert "does not belong to this customer" in response.json()["error"]
+    assert snapshot(acme_on_stripe) == before
+    with organization_context(blue.organization):
+        assert OrganizationSubscription.objects.get().status == theirs.status
