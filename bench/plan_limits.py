@@ -104,7 +104,7 @@ def main() -> int:
         os.environ.update(
             DATABASE_URL=app,
             MIGRATION_DATABASE_URL=owner,
-            SECRET_KEY="bench-plan-limits",
+            SECRET_KEY="bench-api-overhead",  # the key `manage` migrated with (the claim key)
             DEBUG="0",
             ALLOWED_HOSTS="testserver",
             DJANGO_SETTINGS_MODULE="routeoptimizer.settings",

@@ -2,8 +2,8 @@
 each event id is applied once per organization.
 
 A new tenant table, with the row level security of every tenant table (tenants.rls: the
-`organization_isolation` policy of the verified claim, ENABLEd; `contract_tenancy` FORCEs it
-with the others). It references nothing but its organization, so it needs no composite foreign
+`organization_isolation` policy of the verified claim, ENABLEd, and FORCEd too when
+`contract_tenancy` has already FORCEd the others). It references nothing but its organization, so it needs no composite foreign
 key (billing.0006).
 
 Locks: the new table only, plus SHARE ROW EXCLUSIVE on organizations for milliseconds while the
@@ -18,13 +18,23 @@ import django.db.models.functions.datetime
 import uuid
 from django.db import migrations, models
 
+from tenants.operations import run_ddl_with_short_lock
 from tenants.rls import disable_row_level_security, enable_row_level_security
 
 TABLE = "billing_webhook_events"
 
 
 def enable(apps, schema_editor):
-    enable_row_level_security(schema_editor.connection, TABLE)
+    connection = schema_editor.connection
+    enable_row_level_security(connection, TABLE)
+    # After contract_tenancy (the other tenant tables FORCEd), the new one is FORCEd as well.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relforcerowsecurity FROM pg_class WHERE oid = 'usage_tracking'::regclass"
+        )
+        (forced,) = cursor.fetchone()
+    if forced:
+        run_ddl_with_short_lock(connection, f"ALTER TABLE {TABLE} FORCE ROW LEVEL SECURITY")
 
 
 def disable(apps, schema_editor):
