@@ -78,6 +78,8 @@ def _membership(user, slug: str | None) -> OrganizationUser:
 
 class AuthTokenView(OrganizationContextMixin, APIView):
     throttle_scope = "auth_token"
+    # Revoking one's own token is not a change of the organization's data: allowed read-only.
+    writes_need_subscription = False
 
     def get_authenticators(self):
         # Issuing takes a password, not a token: a stale Authorization header must not get in

@@ -341,6 +341,13 @@ class UsageRecord(OrganizationOwned):
             models.CheckConstraint(
                 condition=~Q(quantity=0), name="usage_tracking_quantity_not_zero"
             ),
+            # api_calls are aggregated: one row per organization and hour (recorded_at is the
+            # hour's start), which billing.meter adds to with an upsert (billing.0009).
+            models.UniqueConstraint(
+                fields=["organization", "metric", "recorded_at"],
+                condition=Q(metric="api_calls"),
+                name="uq_usage_api_calls_hourly",
+            ),
         ]
         indexes = [
             models.Index(
@@ -351,3 +358,41 @@ class UsageRecord(OrganizationOwned):
 
     def __str__(self):
         return f"{self.organization_id} {self.metric} {self.quantity:+d} at {self.recorded_at}"
+
+
+class BillingWebhookEvent(OrganizationOwned):
+    """A Stripe event the billing webhook applied: each event id is applied once per
+    organization (Stripe retries deliveries, and a captured request can be replayed within the
+    signature's tolerance)."""
+
+    id = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, db_default=RandomUUID(), editable=False
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.CASCADE,
+        related_name="billing_webhook_events",
+        db_index=False,
+    )
+    stripe_event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    # When Stripe created the event: an older event arriving after a newer one changes nothing.
+    event_created_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "billing_webhook_events"
+        ordering = ["-event_created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "stripe_event_id"], name="uq_billing_webhook_events_event"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "event_created_at"], name="idx_billing_webhook_events_org"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.stripe_event_id}"

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from billing import usage
 from geocoding.models import GeocodingCacheEntry
 
 # Entries not used for this long expire: lookups stop returning them, purge_expired deletes them.
@@ -52,7 +53,8 @@ def address_hash(text: str) -> str:
 
 
 def cache_lookup(address: str) -> GeocodingCacheEntry | None:
-    """The cached answer for `address`, counting the hit; None on a miss or an expired entry.
+    """The cached answer for `address`, counting the hit; None on a miss or an expired entry
+    (metered as the current organization's `geocoding_requests`, billing.usage).
 
     One UPDATE ... RETURNING: the hit is counted and last_used_at refreshed atomically, so
     concurrent lookups never lose a count and never read a half-updated row.
@@ -63,6 +65,9 @@ def cache_lookup(address: str) -> GeocodingCacheEntry | None:
             [address_hash(address), CACHE_TTL],
         )
     )
+    if not entries:
+        # A miss is a request to a provider: metered for the current organization.
+        usage.geocoding_cache_missed()
     return entries[0] if entries else None
 
 

@@ -18,6 +18,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from billing.limits import PlanLimitReached
 from routeoptimizer.client_address import client_address
 from routeoptimizer.parsers import JSONParser
 
@@ -84,7 +85,10 @@ def exception_handler(exc, context):
 
     if isinstance(exc, RequestDataTooBig):  # Django's own limit, met when DRF reads the body
         exc = JSONParser._too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-    if isinstance(exc, ProtectedError):
+    if isinstance(exc, PlanLimitReached):  # billing.limits: the write the plan does not allow
+        exc = exceptions.APIException(str(exc))
+        exc.status_code = status.HTTP_402_PAYMENT_REQUIRED
+    elif isinstance(exc, ProtectedError):
         blocking = {str(type(obj)._meta.verbose_name_plural) for obj in exc.protected_objects}
         exc = exceptions.APIException(
             f"still referenced by {', '.join(sorted(blocking))}; "

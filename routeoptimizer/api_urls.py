@@ -6,6 +6,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import AuthTokenView
+from billing.api import BillingWebhookView, UsageView
 from routing.api import CustomerViewSet, DriverViewSet, RouteStopViewSet, RouteViewSet
 
 
@@ -33,5 +34,7 @@ router.register("route-stops", RouteStopViewSet)
 urlpatterns = [
     path("auth/token", AuthTokenView.as_view(), name="api-auth-token"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("billing/webhook", BillingWebhookView.as_view(), name="api-billing-webhook"),
+    path("usage", UsageView.as_view(), name="api-usage"),
     *router.urls,
 ]

@@ -111,6 +111,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # A fresh claim state per request (what PostgreSQL's row level security is told).
     "tenants.middleware.RequestClaimsMiddleware",
+    # Writes the API's api_calls counts after the response, outside its transaction.
+    "billing.meter.ApiCallMeterMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -248,6 +250,20 @@ SPECTACULAR_SETTINGS = {
 }
 # Days an API token stays valid; 0: until revoked.
 ROUTEOPTIMIZER_API_TOKEN_DAYS = env.int("ROUTEOPTIMIZER_API_TOKEN_DAYS", default=90)
+
+# Plans (billing.plans, billing.limits, billing.access, billing.meter): limits, the subscription
+# status check and usage metering. Off only to measure what they cost (bench/plan_limits.py).
+ROUTEOPTIMIZER_PLANS_ENFORCED = env.bool("ROUTEOPTIMIZER_PLANS_ENFORCED", default=True)
+# How often each process writes its api_calls counts (seconds; 0: after every request).
+ROUTEOPTIMIZER_API_CALLS_FLUSH_SECONDS = env.float(
+    "ROUTEOPTIMIZER_API_CALLS_FLUSH_SECONDS", default=60
+)
+# The signing secret of the Stripe webhook endpoint (whsec_...); unset: every event is refused.
+ROUTEOPTIMIZER_STRIPE_WEBHOOK_SECRET = env("ROUTEOPTIMIZER_STRIPE_WEBHOOK_SECRET", default="")
+# How old (or how far in the future) a signed webhook timestamp may be, in seconds.
+ROUTEOPTIMIZER_STRIPE_WEBHOOK_TOLERANCE = env.int(
+    "ROUTEOPTIMIZER_STRIPE_WEBHOOK_TOLERANCE", default=300
+)
 # The organization the unversioned /api/customers serves to callers without a token, as the
 # single-tenant application did: on only for the cutover window (README, runbook step 5) while
 # the old clients learn to send tokens. Empty (the default): that endpoint requires a token.

@@ -8,3 +8,5 @@ DEBUG = False
 # MD5 only makes the many throwaway users of the suite cheap to create; the real hashers
 # stay listed so stored Argon2 and bcrypt hashes still verify (tests/accounts covers them).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+# The billing webhook's signing secret: tests sign their own events with it (billing.webhooks).
+ROUTEOPTIMIZER_STRIPE_WEBHOOK_SECRET = "whsec_test_only_not_for_production"

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from billing import limits, usage
 from routing.fields import UTCDateTimeField
 from tenants.managers import OrganizationOwned
 from tenants.models import MapProvider
@@ -21,7 +22,9 @@ class ServiceDay(models.TextChoices):
     SUNDAY = "sunday"
 
 
-class Driver(OrganizationOwned):
+class Driver(limits.PlanLimited, OrganizationOwned):
+    plan_limit = limits.TECHS
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="drivers"
@@ -77,7 +80,9 @@ class Driver(OrganizationOwned):
         return self.name
 
 
-class Customer(OrganizationOwned):
+class Customer(limits.PlanLimited, OrganizationOwned):
+    plan_limit = limits.CUSTOMERS
+
     class ServiceType(models.TextChoices):
         RESIDENTIAL = "residential"
         COMMERCIAL = "commercial"
@@ -158,8 +163,22 @@ class Customer(OrganizationOwned):
     def __str__(self):
         return self.display_name
 
+    def record_usage(self, *, created: bool) -> None:
+        usage.customer_saved(self, created=created)
 
-class Route(OrganizationOwned):
+
+class Route(limits.PlanLimited, OrganizationOwned):
+    plan_limit = limits.ROUTES_PER_DAY
+    # A route moved to another service day counts there; a change of these is a re-optimization.
+    tracked_fields = (
+        "service_day",
+        "total_duration_minutes",
+        "total_distance_miles",
+        "total_customers",
+        "optimization_algorithm",
+        "optimization_score",
+    )
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         "tenants.Organization", on_delete=models.PROTECT, db_index=False, related_name="routes"
@@ -187,6 +206,9 @@ class Route(OrganizationOwned):
 
     def __str__(self):
         return f"{self.driver} - {self.service_day}"
+
+    def record_usage(self, *, created: bool) -> None:
+        usage.route_saved(self, created=created)
 
 
 class RouteStop(OrganizationOwned):

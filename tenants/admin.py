@@ -33,8 +33,9 @@ from django.db.models import Count
 from django.forms.models import construct_instance
 from django.http import Http404
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from billing.limits import form_limit_refusal
 from routing.models import Customer, Driver, Route, RouteStop
 from tenants import services
 from tenants.admin_site import SAFE_FORMFIELDS, GuardedRawIdWidget
@@ -81,12 +82,23 @@ def admin_organization_roles(request) -> dict | None:
     if request.user.is_superuser:
         return None
     if not hasattr(request, "_admin_organization_roles"):
-        # Membership as the API counts it: accepted, in an active organization.
-        request._admin_organization_roles = dict(
+        from billing.plans import CLOSED, effective_status
+
+        # Membership as the API counts it: accepted, in an active organization whose
+        # subscription is not canceled or suspended (billing.plans); past due (an ended trial
+        # included) is read-only, in the admin as in the API.
+        memberships = (
             OrganizationUser.objects.filter(user=request.user, organization__is_active=True)
             .exclude(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
-            .values_list("organization_id", "role")
+            .exclude(organization__subscription_status__in=CLOSED)
+            .select_related("organization")
         )
+        request._admin_organization_roles = {}
+        request._admin_read_only = set()
+        for membership in memberships:
+            request._admin_organization_roles[membership.organization_id] = membership.role
+            if effective_status(membership.organization) == "past_due":
+                request._admin_read_only.add(membership.organization_id)
     return request._admin_organization_roles
 
 
@@ -112,6 +124,8 @@ def admin_may(request, resource: Resource | None, action: Action, organization_i
         return True
     if resource is None:  # no role decides (the user's own API tokens): membership is enough
         return bool(roles) if organization_id is None else organization_id in roles
+    if action != Action.VIEW:  # a past-due organization is read-only (billing.plans)
+        roles = {pk: role for pk, role in roles.items() if pk not in request._admin_read_only}
     if organization_id is None:
         return any(role_can(role, resource, action) for role in roles.values())
     return role_can(roles.get(organization_id), resource, action)
@@ -262,6 +276,11 @@ class SameOrganizationForm(forms.ModelForm):
                     name,
                     f"{value} belongs to another organization; pick one of this organization's",
                 )
+        # The plan's limits (billing.limits), as a form error before anything is saved; the
+        # save checks again under the organization's lock.
+        refusal = form_limit_refusal(self.instance, organization_id, cleaned)
+        if refusal:
+            self.add_error(None, refusal)
         return cleaned
 
 
@@ -691,12 +710,12 @@ class OrganizationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["plan_tier", "subscription_status", "is_active"]
     search_fields = ["name", "slug", "subdomain", "billing_email"]
-    readonly_fields = [*COUNTED, "invite", "created_at", "updated_at"]
+    readonly_fields = [*COUNTED, "usage_last_30_days", "invite", "created_at", "updated_at"]
     inlines = [OrganizationUserInline]
     formfield_overrides = {**SAFE_FORMFIELDS, models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["name", "slug", "subdomain", "is_active", "timezone", "invite"]}),
-        ("Data", {"fields": list(COUNTED)}),
+        ("Data", {"fields": [*COUNTED, "usage_last_30_days"]}),
         (
             "Plan and limits",
             {
@@ -749,6 +768,29 @@ class OrganizationAdmin(admin.ModelAdmin):
     routes_count = _count_column("routes_count", "routes")
     route_stops_count = _count_column("route_stops_count", "route stops")
 
+    @admin.display(description="usage, last 30 days")
+    def usage_last_30_days(self, organization):
+        """Per metric (billing.selectors.organization_usage_last_days); one query."""
+        if organization.pk is None:
+            return "-"
+        from billing.models import UsageMetric
+        from billing.selectors import organization_usage_last_days
+
+        totals = organization_usage_last_days(organization=organization).totals
+        return format_html_join(
+            ", ", "{}: {}", ((UsageMetric(m).label, f"{n:,}") for m, n in totals.items())
+        )
+
+    def save_model(self, request, obj, form, change):
+        # A new tier brings its default limits and features (billing.plans), except the columns
+        # the superuser set in the same form: those are this organization's overrides.
+        if "plan_tier" in form.changed_data or not change:
+            from billing.plans import LIMIT_COLUMNS, apply_plan
+
+            overrides = frozenset(form.changed_data) & {*LIMIT_COLUMNS, "features_enabled"}
+            apply_plan(obj, obj.plan_tier, keep=overrides)
+        super().save_model(request, obj, form, change)
+
     @admin.display(description="members")
     def invite(self, organization):
         if organization.pk is None:
@@ -771,13 +813,19 @@ class OrganizationAdmin(admin.ModelAdmin):
         return readonly
 
     def get_fieldsets(self, request, obj=None):
-        # Secrets are for those who manage the settings, not for every member who reads them.
-        if request.user.is_superuser or admin_may(
-            request, Resource.ORGANIZATION, Action.CHANGE, organization_id_of(obj)
-        ):
+        # Secrets are for those who manage the settings, not for every member who reads them;
+        # usage is a report (not for technicians).
+        hidden = set()
+        if not request.user.is_superuser:
+            organization_id = organization_id_of(obj)
+            if not admin_may(request, Resource.ORGANIZATION, Action.CHANGE, organization_id):
+                hidden.update(SECRETS)
+            if not admin_may(request, Resource.USAGE, Action.VIEW, organization_id):
+                hidden.add("usage_last_30_days")
+        if not hidden:
             return super().get_fieldsets(request, obj)
         return [
-            (name, {**options, "fields": [f for f in options["fields"] if f not in SECRETS]})
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
             for name, options in super().get_fieldsets(request, obj)
         ]
 
@@ -832,6 +880,10 @@ class InvitationForm(forms.ModelForm):
         email = cleaned.get("email")
         if organization is not None and email and services.is_member(organization, email):
             self.add_error("email", f"{email} is a member of {organization} already")
+        elif organization is not None and email:
+            refusal = services.member_limit_refusal(organization, email)
+            if refusal:
+                self.add_error(None, refusal)
         if organization is not None and role:
             actor_role = admin_role(self.request, organization.pk)
             if not may_grant_role(actor_role, role):

@@ -19,6 +19,8 @@ from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.db import DataError, IntegrityError, models, transaction
 from django.http import HttpResponse
 
+from billing.limits import PlanLimitReached
+
 # Longer than any column the admin writes but text (which forms cap themselves), shorter than
 # anything a search or a filter needs.
 MAX_QUERY_VALUE = 1000
@@ -140,6 +142,8 @@ class OrganizationAdminSite(admin.AdminSite):
                     if hasattr(response, "render") and not response.is_rendered:
                         response.render()
                     return response
+            except PlanLimitReached as refused:  # a race for the last slot lost at the save
+                return _one_line(f"{refused}: nothing was saved", 402)
             except IntegrityError:
                 return _one_line(
                     "this change conflicts with data saved meanwhile (a value that must be "

@@ -16,6 +16,7 @@ from django.db import models
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import IsAuthenticated
 
+from billing.access import check_request
 from tenants.context import current_organization, organization_context
 from tenants.permissions import Resource, RolePermission, limit_to_own_rows
 
@@ -35,6 +36,9 @@ class OrganizationContextMixin:
         organization = self.get_request_organization(request)
         if organization is not None:
             self._organization_stack.enter_context(organization_context(organization))
+            # What the organization's subscription allows (past due: reads only; canceled,
+            # suspended: nothing), and the api_calls meter: both from the loaded organization.
+            check_request(request, self, organization)
 
     def get_request_organization(self, request):
         """The organization authentication bound to this request (None: anonymous)."""

@@ -189,6 +189,22 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "writes go on), the old one dropped CONCURRENTLY, the new one renamed (milliseconds, "
         "50 ms lock_timeout, retried); neither table is the old application's",
     ),
+    "billing.0009_usage_api_calls_hourly": LockPlan(
+        "SHARE UPDATE EXCLUSIVE",
+        "usage_tracking",
+        True,
+        "CREATE UNIQUE INDEX CONCURRENTLY uq_usage_api_calls_hourly (reads and writes go on), "
+        "then CREATE OR REPLACE FUNCTION of the append-only trigger (no table lock); not a table "
+        "of the old application",
+    ),
+    "billing.0010_billing_webhook_events": LockPlan(
+        "SHARE ROW EXCLUSIVE",
+        "organizations",
+        False,
+        "creates billing_webhook_events; milliseconds on organizations to add its foreign key "
+        "(the new table is empty, nothing is validated), then ENABLE ROW LEVEL SECURITY on the "
+        "new table (50 ms lock_timeout, retried)",
+    ),
     "tenants.0009_application_role_statistics": LockPlan(
         NO_LOCK,
         None,

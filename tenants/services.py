@@ -218,9 +218,12 @@ def _organization_create(*, name, slug, owner_email, owner_password) -> Organiza
         organization = Organization(
             name=name.strip(),
             slug=slug,
-            plan_tier=PlanTier.STARTER,
             subscription_status=SubscriptionStatus.TRIAL,
         )
+        # The starter plan's limits and features (billing.plans: the tiers, defined once).
+        from billing.plans import apply_plan
+
+        apply_plan(organization, PlanTier.STARTER)
         organization.trial_ends_at = now + datetime.timedelta(days=organization.trial_days)
         _save(organization)
 
@@ -327,6 +330,7 @@ def organization_invite_member(
         # found by email, and it becomes visible once invited (tenants.verification).
         account = account_id_for_email(email)
         new_account = account is None
+        _enforce_member_limit(organization, account)
         if new_account:
             # No password, no privilege: the account the invitee completes by accepting. Made by
             # tenancy_account_create(): the application role inserts no account itself.
@@ -358,6 +362,36 @@ def organization_invite_member(
         membership.save()
         membership.user = User.objects.get(pk=account)
     return Invitation(membership, token, new_account)
+
+
+def _enforce_member_limit(organization: Organization, account) -> None:
+    """A new invitation takes a seat of the plan's max_users (billing.limits), unless it
+    replaces the account's pending one; an accepted member is refused later, as before."""
+    from billing.limits import MEMBERS, enforce
+
+    existing = None
+    if account is not None:
+        existing = (
+            OrganizationUser.objects.filter(organization=organization, user_id=account)
+            .values_list("pk", "invitation_token", "invitation_accepted_at")
+            .first()
+        )
+    if existing is not None and not (existing[1] and existing[2] is None):
+        return
+    enforce(organization, MEMBERS, exclude_pk=existing[0] if existing else None)
+
+
+def member_limit_refusal(organization: Organization, email: str) -> str | None:
+    """The form's early answer to an invitation beyond the plan's max_users (no lock)."""
+    from billing.limits import MEMBERS, refusal
+
+    pending = (
+        OrganizationUser.objects.filter(organization=organization, user__email__iexact=email)
+        .filter(invitation_token__isnull=False, invitation_accepted_at__isnull=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return refusal(organization, MEMBERS, exclude_pk=pending)
 
 
 def is_member(organization: Organization, email: str) -> bool:

@@ -36,6 +36,7 @@ BILLING_TENANT_TABLES = (
     "payment_methods",
     "organization_subscriptions",
     "usage_tracking",
+    "billing_webhook_events",
 )
 TENANT_TABLES = (*LEGACY_TABLES, *BILLING_TENANT_TABLES)
 # service_plans.organization_id NULL is a global template, not a row without a tenant.

@@ -63,6 +63,16 @@ def platform_claims(request):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_api_call_meter():
+    """API calls counted in one test are never written into another's database state."""
+    from billing import meter
+
+    meter.discard()
+    yield
+    meter.discard()
+
+
 @pytest.fixture
 def make_scratch_db():
     """Create empty databases of their own on the test server; all dropped after the test."""

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.models import (
     BillingFrequency,
+    BillingWebhookEvent,
     CustomerServiceAgreement,
     OrganizationSubscription,
     PaymentMethod,
@@ -146,6 +147,16 @@ class UsageRecordFactory(OrganizationOwnedFactory):
     organization = factory.LazyFunction(_current_or_new_organization)
     metric = UsageMetric.API_CALLS
     quantity = 1
+
+
+class BillingWebhookEventFactory(OrganizationOwnedFactory):
+    class Meta:
+        model = BillingWebhookEvent
+
+    organization = factory.LazyFunction(_current_or_new_organization)
+    stripe_event_id = factory.Sequence(lambda n: f"evt_test_{n}")
+    event_type = "invoice.payment_succeeded"
+    event_created_at = factory.LazyFunction(timezone.now)
 
 
 # --- geocoding ---------------------------------------------------------------------------------

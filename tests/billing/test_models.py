@@ -7,7 +7,7 @@ import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import ProtectedError
 
-from billing.models import CustomerServiceAgreement, PaymentMethod, UsageRecord
+from billing.models import CustomerServiceAgreement, PaymentMethod, UsageMetric, UsageRecord
 from billing.services import dangerously_purge_organization_usage
 from tenants.context import organization_context
 from tests.factories import (
@@ -285,7 +285,7 @@ def test_usage_is_recorded_with_metadata():
 
 
 def test_usage_cannot_be_updated():
-    record = UsageRecordFactory(quantity=5)
+    record = UsageRecordFactory(metric=UsageMetric.CUSTOMERS_CREATED, quantity=5)
 
     with violates("append-only: UPDATE"):
         UsageRecord.objects.filter(pk=record.pk).update(quantity=500)
@@ -294,6 +294,19 @@ def test_usage_cannot_be_updated():
 
     record.refresh_from_db()
     assert record.quantity == 5
+
+
+def test_api_calls_counters_may_only_grow():
+    """billing.0009: the api_calls row of an hour is a counter (billing.meter); its quantity may
+    grow, and nothing else about it may change."""
+    record = UsageRecordFactory(metric=UsageMetric.API_CALLS, quantity=5)
+
+    UsageRecord.objects.filter(pk=record.pk).update(quantity=7)
+    for change in ("quantity = 6", "metadata = '{\"x\": 1}'", "recorded_at = now()"):
+        with violates("append-only: UPDATE"), connection.cursor() as cursor:
+            cursor.execute(f"UPDATE usage_tracking SET {change} WHERE id = %s", [record.pk])
+    record.refresh_from_db()
+    assert record.quantity == 7
 
 
 def test_usage_cannot_be_deleted():
@@ -356,7 +369,7 @@ def test_purge_removes_one_organizations_usage_then_the_organization_can_go(orga
 
 
 def test_purge_permission_never_allows_update():
-    record = UsageRecordFactory()
+    record = UsageRecordFactory(metric=UsageMetric.GEOCODING_REQUESTS)
 
     with violates("append-only: UPDATE"), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('billing.allow_usage_purge', 'on', true)")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from billing.models import (
+    BillingWebhookEvent,
     CustomerServiceAgreement,
     OrganizationSubscription,
     PaymentMethod,
@@ -16,6 +17,7 @@ from billing.models import (
 from routing.models import Customer, Driver, Route, RouteStop
 from tenants.models import Organization
 from tests.factories import (
+    BillingWebhookEventFactory,
     CustomerFactory,
     CustomerServiceAgreementFactory,
     DriverFactory,
@@ -38,6 +40,7 @@ TENANT_MODELS = (
     PaymentMethod,
     OrganizationSubscription,
     UsageRecord,
+    BillingWebhookEvent,
 )
 
 
@@ -80,7 +83,13 @@ def seed(organization: Organization, *, customers: int) -> Seeded:
                 PaymentMethodFactory(organization=organization, customer=customer_rows[0])
             ],
             OrganizationSubscription: [OrganizationSubscriptionFactory(organization=organization)],
-            UsageRecord: [UsageRecordFactory(organization=organization) for _ in range(2)],
+            # The usage the rows above metered (customers created, routes optimized) and two
+            # records of their own.
+            UsageRecord: [
+                *UsageRecord.unscoped.filter(organization=organization),
+                *(UsageRecordFactory(organization=organization) for _ in range(2)),
+            ],
+            BillingWebhookEvent: [BillingWebhookEventFactory(organization=organization)],
         },
     )
 
