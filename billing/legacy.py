@@ -152,7 +152,7 @@ _LEGACY_PLAN_MATCH = f"""
 
 # Each statement moves the customers in {scope} that no marker covers yet; run in this order.
 # {customers} is where their billing values are read (customers itself, or staged rows).
-_MOVE_STATEMENTS = (
+_MOVE_TEMPLATES = (
     (
         "markers",
         f"""
@@ -228,6 +228,11 @@ _MOVE_STATEMENTS = (
     ),
 )
 
+# The statements on customers itself, as routing.0006 runs them (formatted with {scope} only).
+_MOVE_STATEMENTS = tuple(
+    (what, template.replace("{customers}", "customers")) for what, template in _MOVE_TEMPLATES
+)
+
 _EVERY_CUSTOMER = "true"
 _CHANGED_CUSTOMERS = f"c.id IN (SELECT customer_id FROM {CHANGES_TABLE})"
 
@@ -287,8 +292,8 @@ def _move(cursor, scope: str, customers: str = "customers") -> dict[str, int]:
     `customers` (the table itself; import_organization passes its staged source rows, which
     carry the eight columns, organization_id and created_at under the ids they are given)."""
     counts = {}
-    for what, statement in _MOVE_STATEMENTS:
-        cursor.execute(statement.format(scope=scope, customers=customers))
+    for what, template in _MOVE_TEMPLATES:
+        cursor.execute(template.format(scope=scope, customers=customers))
         counts[what] = cursor.rowcount
     return counts
 
