@@ -130,7 +130,7 @@ def manage(database: str, *args: str) -> subprocess.CompletedProcess:
         "DJANGO_SETTINGS_MODULE": "routeoptimizer.settings",
         "DEBUG": "1",
         "PYTHONUNBUFFERED": "1",
-        "EMAIL_URL": "",
+        "EMAIL_URL": "dummymail://",
     }
     return subprocess.run(
         [sys.executable, str(PROJECT_DIR / "manage.py"), *args],
