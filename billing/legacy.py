@@ -151,14 +151,15 @@ _LEGACY_PLAN_MATCH = f"""
 """
 
 # Each statement moves the customers in {scope} that no marker covers yet; run in this order.
-_MOVE_STATEMENTS = (
+# {customers} is where their billing values are read (customers itself, or staged rows).
+_MOVE_TEMPLATES = (
     (
         "markers",
         f"""
         INSERT INTO {MARKER_TABLE} (customer_id, billing_frequency)
         SELECT c.id,
                CASE WHEN c.billing_frequency NOT IN ({_FREQUENCIES}) THEN c.billing_frequency END
-        FROM customers c
+        FROM {{customers}} c
         WHERE {{scope}} AND ({_ANY_AGREEMENT_VALUE} OR {_ANY_PAYMENT_VALUE})
           AND NOT EXISTS (SELECT 1 FROM {MARKER_TABLE} m WHERE m.customer_id = c.id)
         """,
@@ -168,7 +169,7 @@ _MOVE_STATEMENTS = (
         f"""
         WITH wanted AS (
             SELECT DISTINCT c.organization_id, c.billing_frequency, c.service_rate
-            FROM {MARKER_TABLE} m JOIN customers c ON c.id = m.customer_id
+            FROM {MARKER_TABLE} m JOIN {{customers}} c ON c.id = m.customer_id
             WHERE {{scope}} AND m.agreement_id IS NULL AND c.billing_frequency IN ({_FREQUENCIES})
         ), created AS (
             INSERT INTO service_plans
@@ -200,7 +201,7 @@ _MOVE_STATEMENTS = (
             SELECT c.organization_id, c.id,
                    (SELECT plan.id FROM ({_LEGACY_PLAN_MATCH}) plan LIMIT 1),
                    c.service_rate, c.created_at::date, NULL, c.rate_notes
-            FROM {MARKER_TABLE} m JOIN customers c ON c.id = m.customer_id
+            FROM {MARKER_TABLE} m JOIN {{customers}} c ON c.id = m.customer_id
             WHERE {{scope}} AND m.agreement_id IS NULL AND {_ANY_AGREEMENT_VALUE}
             RETURNING id, customer_id
         )
@@ -217,7 +218,7 @@ _MOVE_STATEMENTS = (
             SELECT c.organization_id, c.id, c.payment_method_type, true, true,
                    c.stripe_customer_id, c.stripe_payment_method_id, c.payment_last_four,
                    c.payment_brand
-            FROM {MARKER_TABLE} m JOIN customers c ON c.id = m.customer_id
+            FROM {MARKER_TABLE} m JOIN {{customers}} c ON c.id = m.customer_id
             WHERE {{scope}} AND m.payment_method_id IS NULL AND {_ANY_PAYMENT_VALUE}
             RETURNING id, customer_id
         )
@@ -225,6 +226,11 @@ _MOVE_STATEMENTS = (
         FROM created WHERE m.customer_id = created.customer_id
         """,
     ),
+)
+
+# The statements on customers itself, as routing.0006 runs them (formatted with {scope} only).
+_MOVE_STATEMENTS = tuple(
+    (what, template.replace("{customers}", "customers")) for what, template in _MOVE_TEMPLATES
 )
 
 _EVERY_CUSTOMER = "true"
@@ -281,10 +287,13 @@ def snapshot_had_billing_columns(cursor) -> bool:
     return set(BILLING_COLUMN_NAMES) <= set(columns)
 
 
-def _move(cursor, scope: str) -> dict[str, int]:
+def _move(cursor, scope: str, customers: str = "customers") -> dict[str, int]:
+    """Run the move for the customers in `scope`, reading their billing values from the relation
+    `customers` (the table itself; import_organization passes its staged source rows, which
+    carry the eight columns, organization_id and created_at under the ids they are given)."""
     counts = {}
-    for what, statement in _MOVE_STATEMENTS:
-        cursor.execute(statement.format(scope=scope))
+    for what, template in _MOVE_TEMPLATES:
+        cursor.execute(template.format(scope=scope, customers=customers))
         counts[what] = cursor.rowcount
     return counts
 

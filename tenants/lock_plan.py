@@ -211,6 +211,9 @@ LOCK_PLAN: dict[str, LockPlan] = {
         False,
         "REVOKE / GRANT on the statistics views and functions change the catalog's ACLs only",
     ),
+    "tenants.0012_organization_imports": _new_table(
+        "creates import_organization's two bookkeeping tables; no existing table is locked"
+    ),
     "tenants.0008_organization_slug_case_insensitive": LockPlan(
         "SHARE UPDATE EXCLUSIVE",
         "organizations",

@@ -215,17 +215,7 @@ def _organization_create(*, name, slug, owner_email, owner_password) -> Organiza
                 f"use another --owner-email"
             )
 
-        organization = Organization(
-            name=name.strip(),
-            slug=slug,
-            subscription_status=SubscriptionStatus.TRIAL,
-        )
-        # The starter plan's limits and features (billing.plans: the tiers, defined once).
-        from billing.plans import apply_plan
-
-        apply_plan(organization, PlanTier.STARTER)
-        organization.trial_ends_at = now + datetime.timedelta(days=organization.trial_days)
-        _save(organization)
+        organization = new_trial_organization(name=name, slug=slug, now=now)
 
         if owner is None:
             owner = User(email=owner_email)
@@ -242,6 +232,23 @@ def _organization_create(*, name, slug, owner_email, owner_password) -> Organiza
             )
         )
         _create_trial_subscription(organization, now=now)
+    return organization
+
+
+def new_trial_organization(*, name: str, slug: str, now) -> Organization:
+    """Save a new organization on a trial of the starter plan (the caller's transaction; the
+    caller has checked the slug is free). Also import_organization's."""
+    organization = Organization(
+        name=name.strip(),
+        slug=slug,
+        subscription_status=SubscriptionStatus.TRIAL,
+    )
+    # The starter plan's limits and features (billing.plans: the tiers, defined once).
+    from billing.plans import apply_plan
+
+    apply_plan(organization, PlanTier.STARTER)
+    organization.trial_ends_at = now + datetime.timedelta(days=organization.trial_days)
+    _save(organization)
     return organization
 
 

@@ -75,6 +75,9 @@ OWNER_ONLY_TABLES = (
     "legacy_customer_billing",
     "legacy_service_plans",
     "alembic_version",
+    # import_organization's bookkeeping (tenants.0012): sources, proofs, remapped ids.
+    "tenancy_imports",
+    "tenancy_import_id_map",
 )
 OWNER_ONLY_PREFIXES = ("tenancy_snapshot_rows_",)
 # Read by everyone, written only by the platform (a superuser's admin, or the owner).

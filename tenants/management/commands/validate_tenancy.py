@@ -24,10 +24,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
         parser.add_argument("--database", default="default", help="Database alias.")
+        parser.add_argument(
+            "--organization",
+            metavar="SLUG",
+            help="Only the checks that apply to one organization (its rows, their consistency, "
+            "its billing values against its import proof).",
+        )
 
     def handle(self, *args, **options):
         try:
-            report = validate_tenancy(using=options["database"])
+            if options.get("organization"):
+                from tenants.organization_validation import validate_organization
+
+                report = validate_organization(options["organization"], using=options["database"])
+            else:
+                report = validate_tenancy(using=options["database"])
         except CannotValidate as error:
             if options["json"]:
                 from django.db import connections
