@@ -168,14 +168,16 @@ FORGERIES = {
 
 
 def what_the_policies_read():
-    """Every function a policy calls (tenants.0010: each verifies the claim itself)."""
+    """Every function a policy calls (tenants.0010: each verifies the claim itself), and the
+    membership sets the users and organizations policies compare with."""
     return rows(
         "SELECT tenancy_organizations(), tenancy_user_id(), tenancy_is_platform(), "
-        "tenancy_current_organization()"
+        "tenancy_current_organization(), "
+        "ARRAY(SELECT tenancy_member_ids()), ARRAY(SELECT tenancy_own_organization_ids())"
     )[0]
 
 
-NO_CLAIM_READ = ([], None, False, None)
+NO_CLAIM_READ = ([], None, False, None, [], [])
 
 
 @pytest.mark.parametrize("make", FORGERIES.values(), ids=FORGERIES.keys())
@@ -184,7 +186,8 @@ def test_a_forged_claim_verifies_as_no_claim(acme, blue, people, make):
     with as_request(acme.organization, people["attacker"]):
         claim = current_claim()
         assert rows("SELECT count(*) FROM customers")[0][0] == 3
-        assert what_the_policies_read() == ([a], people["attacker"].pk, False, a)
+        attacker = people["attacker"].pk
+        assert what_the_policies_read() == ([a], attacker, False, a, [attacker], [a])
         attempt("SELECT set_config('app.tenancy_claim', %s, true)", [make(claim, a, b)])
         assert rows("SELECT count(*) FROM customers")[0][0] == 0
         assert rows("SELECT (tenancy_claim()).organization_ids")[0][0] is None
@@ -225,7 +228,8 @@ def test_a_claim_replayed_in_another_transaction_verifies_as_none(acme, blue, pe
         assert (
             other.execute(
                 "SELECT tenancy_organizations(), tenancy_user_id(), tenancy_is_platform(), "
-                "tenancy_current_organization()"
+                "tenancy_current_organization(), ARRAY(SELECT tenancy_member_ids()), "
+                "ARRAY(SELECT tenancy_own_organization_ids())"
             ).fetchone()
             == NO_CLAIM_READ
         )
