@@ -6,14 +6,18 @@ against the same API with tenants.0005's plain settings, side by side in one run
     .venv/bin/python bench/api_overhead.py --customers 5000 --rounds 12 --requests 40
 
 It creates a scratch database, migrates it as the owner, seeds one organization with N
-customers, an owner and a bearer token, and serves requests in process through Django's test
-client, as the application role (row level security binds it), exactly as `gunicorn` workers
-would run the view code (no HTTP parsing, which is the same in both modes). Rounds alternate
+customers, an owner and a bearer token, and nine more organizations with N customers each (a
+multi-tenant database: with every row in one organization, the planner would choose between
+the table and the organization index on the policies' per-row cost, not on the organization
+(`--other-organizations`)), and serves requests in process through Django's test client, as
+the application role (row level security binds it), exactly as `gunicorn` workers would run
+the view code (no HTTP parsing, which is the same in both modes). Rounds alternate
 the two modes, so drift of a noisy machine hits both alike:
 
 - verified: what is installed: the claim (`app.tenancy_claim`, HMAC-signed, bound to the
-  backend and the transaction) sent by tenants.connection as two round trips per transaction,
-  checked once per statement by tenancy_claim(); the account tables behind row level security;
+  backend and the transaction) sent by tenants.connection (the transaction's start read with
+  its BEGIN, the claim in the message of its query), verified by each policy function once per
+  statement (tenants.0010); the account tables behind row level security;
 - settings: tenants.0005's policies put back on the tenant tables (plain
   `app.current_organization_id` / `app.unscoped` settings), row level security off on the
   account tables, and the old execute wrapper (the settings in the same message as the query).
@@ -72,9 +76,10 @@ def manage(owner: str, app: str, *arguments: str) -> None:
     )
 
 
-def seed(owner: str, customers: int) -> tuple[str, list[str]]:
-    """`customers` customers and a token of its owner for the organization `bench`; returns the
-    token and some customer ids."""
+def seed(owner: str, customers: int, others: int = 0) -> tuple[str, list[str]]:
+    """`customers` customers and a token of its owner for the organization `bench`, and as many
+    customers for each of `others` further organizations (the rows a multi-tenant database holds
+    beside the requests' own); returns the token and some of `bench`'s customer ids."""
     from accounts.tokens import hash_token
 
     token = "ro_" + secrets.token_urlsafe(32)
@@ -97,10 +102,29 @@ def seed(owner: str, customers: int) -> tuple[str, list[str]]:
             "'monday', 'active', true, false, 1, now(), now() FROM generate_series(1, %s) n",
             [organization, customers],
         )
-        connection.execute("ANALYZE")
+        connection.execute(
+            "INSERT INTO organizations SELECT (jsonb_populate_record(o, jsonb_build_object("
+            "'id', gen_random_uuid(), 'slug', 'other-' || n, 'name', 'Other ' || n, "
+            "'subdomain', NULL))).* FROM organizations o, generate_series(1, %s) n "
+            "WHERE o.slug = 'bench'",
+            [others],
+        )
+        connection.execute(
+            "INSERT INTO customers (id, organization_id, display_name, address, service_type, "
+            "difficulty, service_day, status, is_active, locked, service_days_per_week, "
+            "created_at, updated_at) "
+            "SELECT gen_random_uuid(), o.id, 'Customer ' || n, n || ' Main St', 'residential', "
+            "2, 'monday', 'active', true, false, 1, now(), now() "
+            "FROM organizations o, generate_series(1, %s) n WHERE o.slug LIKE 'other-%%'",
+            [customers],
+        )
+        connection.execute("VACUUM ANALYZE")
         ids = [
             str(row[0])
-            for row in connection.execute("SELECT id FROM customers ORDER BY id LIMIT 50")
+            for row in connection.execute(
+                "SELECT id FROM customers WHERE organization_id = %s ORDER BY id LIMIT 50",
+                [organization],
+            )
         ]
     return token, ids
 
@@ -151,7 +175,13 @@ def timed(client, path: str, token: str, count: int) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server-url", help="libpq URI of the server's maintenance database")
-    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--customers", type=int, default=5000, help="customers per organization")
+    parser.add_argument(
+        "--other-organizations",
+        type=int,
+        default=9,
+        help="organizations beside the requests' own, each with as many customers",
+    )
     parser.add_argument("--rounds", type=int, default=10, help="rounds per mode, alternating")
     parser.add_argument("--requests", type=int, default=30, help="requests per endpoint a round")
     args = parser.parse_args()
@@ -179,7 +209,7 @@ def main() -> int:
             "--owner-email",
             "bench@example.com",
         )
-        token, ids = seed(owner, args.customers)
+        token, ids = seed(owner, args.customers, args.other_organizations)
         os.environ.update(
             DATABASE_URL=app,
             MIGRATION_DATABASE_URL=owner,
@@ -219,7 +249,8 @@ def main() -> int:
 
     print(
         f"API per-request cost, verified claim vs plain settings ({where}, "
-        f"{args.customers} customers, {args.rounds} rounds x {args.requests} requests)"
+        f"{args.customers} customers in each of {args.other_organizations + 1} organizations, "
+        f"{args.rounds} rounds x {args.requests} requests)"
     )
     print(f"{'endpoint':<20} {'verified ms':>12} {'settings ms':>12} {'ratio':>7}  p90 v/s")
     met = True

@@ -16,8 +16,8 @@ before any policy honours it (tenants.verification installs the SQL side):
 - `<backend pid>` and `<transaction start>` bind a claim to the one transaction it was made
   for (tenants.connection asks the transaction for its `transaction_timestamp()` first), so a
   claim seen anywhere else (another transaction of the same backend, another backend's query
-  text, a log) does not verify when replayed. The claim is also sent as a bound parameter,
-  never inlined in query text.
+  text, a log) does not verify when replayed. Seen anywhere, it is therefore no secret: it
+  is sent in the message of the query it precedes (tenants.connection).
 - `<org ids>`: the organizations the transaction may see: those an admin page may list for a
   staff member (`visible_organizations()`) when set; otherwise the current organization
   (tenants.context); otherwise none.
@@ -29,8 +29,8 @@ before any policy honours it (tenants.verification installs the SQL side):
 - `<user id>`: the signed-in user, for the account tables (a user reads their own row, their
   own API tokens and memberships; tenants.verification).
 
-Building a claim costs one HMAC (microseconds); sending it, two round trips per transaction
-(tenants.connection).
+Building a claim costs one HMAC (microseconds); sending it, no round trip of its own
+(tenants.connection: the transaction's start comes with its BEGIN, the claim with its query).
 """
 
 from __future__ import annotations

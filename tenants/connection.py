@@ -8,19 +8,26 @@ it; no claim, or one that does not verify, matches no row. The claim is set with
 `set_config(..., true)`, local to the transaction: nothing is ever set for the session, so a
 pooled connection (or a pgbouncer in transaction mode) never carries it into the next request.
 
-It travels as a bound parameter of a statement of its own (server-side binding), never inlined
-in query text: another backend of the same role sees the text of running statements in
-pg_stat_activity, and must not see a claim there.
-
 The claim is signed for this transaction: it names the backend and the transaction's start
 (`transaction_timestamp()`, read once per transaction), so it verifies nowhere else.
 
-What it costs, per transaction: two round trips when a claim must be sent (the transaction's
-start, then the claim), one more for each change of claim within the transaction.
-- Inside a transaction (ATOMIC_REQUESTS, atomic blocks), the claim is sent before the first
-  query, and again only when the claim changes or a savepoint it was sent in is rolled back.
-- In autocommit with a claim, the query becomes its own short transaction: BEGIN, the claim,
-  the query, COMMIT.
+What it costs: no round trip of its own, in the common case (tenants.0010, issue 8's target).
+- The transaction's start comes with the message that opens the transaction: the wrapper sends
+  psycopg's own `BEGIN` together with `SELECT <the start>` (one simple-protocol message) where
+  psycopg would have sent `BEGIN` alone, for every transaction Django opens (ATOMIC_REQUESTS,
+  atomic blocks), whether its first query needs a claim or not.
+- The claim goes in the query's own message: `SELECT set_config('app.tenancy_claim',
+  '<claim>', true); <query>`, on Django's client-side-binding cursor, as tenants.0005's plain
+  settings did. The claim is therefore in the query text (pg_stat_activity, statement logs) while
+  it runs. That gives nobody anything: it verifies only in this backend's current transaction,
+  where any SQL can read it with current_setting() anyway, and a replay anywhere else (another
+  transaction, another backend) verifies as no claim (tests/isolation/test_hostile_sql.py).
+  Queries that cannot share a message (executemany, server-side cursors, server-side binding)
+  get the claim in a statement of its own first, as a bound parameter.
+- Inside a transaction, the claim is sent with the first query that needs it, and again only
+  when the claim changes or a savepoint it was sent in is rolled back.
+- In autocommit with a claim, the query becomes its own short transaction: BEGIN with the
+  start, then the claim, the query and COMMIT in one message.
 - Without a claim nothing is added: an empty claim is the same as none.
 Connections of maintenance commands that run as the owner (tenants.roles) are left alone, and
 so is `SET TRANSACTION ...`, which must come first in its transaction (the claim follows it).
@@ -31,6 +38,8 @@ from __future__ import annotations
 import contextlib
 
 import psycopg
+from psycopg import IsolationLevel, pq
+from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
 from tenants.claims import (
@@ -50,19 +59,83 @@ def _sets_transaction_characteristics(sql) -> bool:
     return isinstance(sql, str) and sql.lstrip()[:15].upper() == "SET TRANSACTION"
 
 
-def _send_claim(connection, raw, wanted) -> None:
-    """Put `wanted` on the open (or, in psycopg's non-autocommit mode, opening) transaction."""
-    # A plain psycopg cursor binds on the server: the claim never appears in the query text.
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+def _begin_statement(raw) -> str:
+    """The BEGIN psycopg would send for this connection (its isolation level, read-only and
+    deferrable attributes, which Django's OPTIONS may set)."""
+    parts = ["BEGIN"]
+    if raw.isolation_level is not None:
+        parts += ["ISOLATION LEVEL", IsolationLevel(raw.isolation_level).name.replace("_", " ")]
+    if raw.read_only is not None:
+        parts.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        parts.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts)
+
+
+def _begin_with_start(raw) -> int:
+    """Open a transaction and read its start, in one message (simple query protocol)."""
+    result = raw.pgconn.exec_(f"{_begin_statement(raw)}; {_TRANSACTION_START}".encode())
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        message = (result.error_message or b"").decode(errors="replace").strip()
+        if raw.info.transaction_status == TransactionStatus.INERROR:
+            raw.rollback()
+        raise psycopg.OperationalError(message or "could not open the transaction")
+    return int(result.get_value(0, 0))
+
+
+def _transaction_start(connection, raw) -> int:
+    """The open (or, when idle, now opened) transaction's start, read once per transaction."""
+    started = getattr(connection, "_tenancy_transaction_start", None)
+    if started is not None and started[0] is raw:
+        return started[1]
+    if raw.info.transaction_status == TransactionStatus.IDLE:
+        value = _begin_with_start(raw)
+    else:
+        with psycopg.Cursor(raw) as cursor:
+            cursor.execute(_TRANSACTION_START)
+            value = cursor.fetchone()[0]
+    connection._tenancy_transaction_start = (raw, value)
+    return value
+
+
+def _claim_statement(claim: str, raw) -> str:
+    return (
+        pgsql.SQL("SELECT set_config({}, {}, true)")
+        .format(pgsql.Literal(CLAIM_SETTING), pgsql.Literal(claim))
+        .as_string(raw)
+    )
+
+
+def _one_message(context, sql, many) -> bool:
+    """Whether the claim can go in the query's own message: one execution of a query string on a
+    client-side-binding cursor (Django's), whose simple-protocol message may hold statements."""
+    cursor = getattr(context["cursor"], "cursor", None)
+    return not many and isinstance(sql, str) and isinstance(cursor, psycopg.ClientCursor)
+
+
+def _execute_with_claim(
+    connection, raw, wanted, execute, sql, params, many, context, *, commit=False
+):
+    """Put `wanted` on the open (or opening) transaction, then run the query (and, with
+    `commit`, end the transaction in the same message when it can)."""
+    with connection.wrap_database_errors:
         claim = ""
         if wanted != NO_CLAIM:
-            started = getattr(connection, "_tenancy_transaction_start", None)
-            if started is None or started[0] is not raw:
-                cursor.execute(_TRANSACTION_START)
-                started = (raw, cursor.fetchone()[0])
-                connection._tenancy_transaction_start = started
-            claim = sign(wanted, backend_pid=raw.info.backend_pid, transaction_start=started[1])
-        cursor.execute(_CLAIM_STATEMENT, [claim])
+            started = _transaction_start(connection, raw)
+            claim = sign(wanted, backend_pid=raw.info.backend_pid, transaction_start=started)
+        if not _one_message(context, sql, many):
+            # A plain psycopg cursor binds on the server.
+            with psycopg.Cursor(raw) as cursor:
+                cursor.execute(_CLAIM_STATEMENT, [claim])
+    if not _one_message(context, sql, many):
+        return execute(sql, params, many, context)
+    # The claim first, the query, then (autocommit) COMMIT on a line of its own, so that a
+    # trailing `-- comment` in the query cannot swallow it; the cursor is left on the query's
+    # result.
+    message = f"{_claim_statement(claim, raw)}; {sql}" + ("\n; COMMIT" if commit else "")
+    result = execute(message, params, many, context)
+    context["cursor"].cursor.nextset()
+    return result
 
 
 class OrganizationOnTransaction:
@@ -79,6 +152,11 @@ class OrganizationOnTransaction:
             connection._tenancy_transaction_start = None
         if _sets_transaction_characteristics(sql):
             return execute(sql, params, many, context)
+        if not connection.autocommit and raw.info.transaction_status == TransactionStatus.IDLE:
+            # This query opens the transaction: open it with its start read in the same message,
+            # so that any claim in it, now or later, costs no round trip of its own.
+            with connection.wrap_database_errors:
+                _transaction_start(connection, raw)
         wanted = current_claim_inputs()
 
         if connection.autocommit:
@@ -91,10 +169,11 @@ class OrganizationOnTransaction:
         state = getattr(connection, "_organization_on_transaction", None)
         if self._carried(connection, raw, state, wanted):
             return execute(sql, params, many, context)
-        if not (wanted == NO_CLAIM and state is None):
-            _send_claim(connection, raw, wanted)
+        if wanted == NO_CLAIM and state is None:
+            return execute(sql, params, many, context)
+        result = _execute_with_claim(connection, raw, wanted, execute, sql, params, many, context)
         connection._organization_on_transaction = (raw, tuple(connection.savepoint_ids), wanted)
-        return execute(sql, params, many, context)
+        return result
 
     @staticmethod
     def _carried(connection, raw, state, wanted) -> bool:
@@ -117,11 +196,10 @@ class OrganizationOnTransaction:
         connection = context["connection"]
         raw = connection.connection
         try:
-            with connection.wrap_database_errors:
-                raw.execute("BEGIN")
             connection._tenancy_transaction_start = None
-            _send_claim(connection, raw, wanted)
-            result = execute(sql, params, many, context)
+            result = _execute_with_claim(
+                connection, raw, wanted, execute, sql, params, many, context, commit=True
+            )
         except BaseException:
             # The transaction is still open (aborted): end it, so the connection is back in
             # autocommit for the next query. A broken connection cannot; Django notices.

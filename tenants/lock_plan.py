@@ -214,6 +214,14 @@ LOCK_PLAN: dict[str, LockPlan] = {
     "tenants.0012_organization_imports": _new_table(
         "creates import_organization's two bookkeeping tables; no existing table is locked"
     ),
+    "tenants.0010_claim_functions_plpgsql": LockPlan(
+        "ACCESS EXCLUSIVE",
+        "users, organization_users, api_tokens, organizations, django_admin_log",
+        False,
+        "milliseconds per table to replace the account tables' policies (catalog-only), "
+        "which the old application never reads; CREATE OR REPLACE FUNCTION changes the "
+        "catalog only; no tenant table is touched",
+    ),
     "tenants.0008_organization_slug_case_insensitive": LockPlan(
         "SHARE UPDATE EXCLUSIVE",
         "organizations",

@@ -38,6 +38,8 @@ _FUNCTIONS = (
     "tenancy_user_id()",
     "tenancy_current_organization()",
     "tenancy_member_role(uuid, uuid)",
+    "tenancy_member_ids()",
+    "tenancy_own_organization_ids()",
     "tenancy_account_id(text)",
     "tenancy_account_elsewhere(uuid)",
     "tenancy_account_create(text)",
@@ -132,6 +134,34 @@ def _format(template: str, schema: str, **extra) -> sql.Composed:
 
 _DEFINER = "SECURITY DEFINER PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp"
 
+# What tenancy_claim() checks, inlined into each function the policies call (one nested SECURITY
+# DEFINER call less per statement): afterwards `parts` holds the claim's fields when it verifies
+# (signed with an installed key, made for this backend and this transaction), NULL otherwise.
+_VERIFIED_DECLARE = """
+        claim text := current_setting({setting}, true);
+        parts text[];
+        pads record;"""
+_VERIFIED = """
+        IF claim IS NULL OR claim = '' OR length(claim) > 100000 THEN
+            parts := NULL;
+        ELSE
+            parts := string_to_array(claim, '.');
+            IF cardinality(parts) <> 8 OR parts[1] <> 'v1' OR parts[3] <> pg_backend_pid()::text
+               OR parts[4] <> {transaction_start}::text THEN
+                parts := NULL;
+            ELSE
+                SELECT k.inner_pad, k.outer_pad INTO pads FROM {s}.tenancy_keys k
+                WHERE k.key_id = parts[2];
+                IF NOT FOUND THEN
+                    parts := NULL;
+                ELSIF encode(sha256(pads.outer_pad || sha256(pads.inner_pad
+                        || convert_to(array_to_string(parts[1:7], '.'), 'UTF8'))), 'hex')
+                      <> parts[8] THEN
+                    parts := NULL;
+                END IF;
+            END IF;
+        END IF;"""
+
 _CLAIM_FUNCTIONS = [
     """
     CREATE TABLE IF NOT EXISTS {s}.tenancy_keys (
@@ -182,48 +212,93 @@ _CLAIM_FUNCTIONS = [
     """,
     # The owner's own sessions (an operator in psql, a maintenance command): the guards on the
     # account tables let them through, with or without `app.unscoped`.
+    #
+    # The functions the policies call are PL/pgSQL, each verifying the claim once: a SQL function
+    # that cannot be inlined (SECURITY DEFINER never is) is parsed and planned again on every
+    # statement, PL/pgSQL keeps its plans for the session (tenants.0010).
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_session_owns_tables() RETURNS boolean
-    LANGUAGE sql STABLE """
+    LANGUAGE plpgsql STABLE """
     + _DEFINER
     + """ AS $fn$
-        SELECT pg_has_role(session_user,
+    BEGIN
+        RETURN pg_has_role(session_user,
                            (SELECT relowner FROM pg_class WHERE oid = {organizations}::regclass),
-                           'USAGE')
+                           'USAGE');
+    END
     $fn$
     """,
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_is_platform() RETURNS boolean
-    LANGUAGE sql STABLE """
+    LANGUAGE plpgsql STABLE """
     + _DEFINER
     + """ AS $fn$
-        SELECT coalesce((SELECT (c).platform FROM (SELECT {s}.tenancy_claim() AS c) v), false)
+    DECLARE """
+    + _VERIFIED_DECLARE
+    + """
+    BEGIN """
+    + _VERIFIED
+    + """
+        RETURN coalesce(parts[5] = '1', false)
             OR (coalesce(current_setting('app.unscoped', true), '') = 'on'
-                AND {s}.tenancy_session_owns_tables())
+                AND {s}.tenancy_session_owns_tables());
+    END
     $fn$
     """,
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_organizations() RETURNS uuid[]
-    LANGUAGE sql STABLE """
+    LANGUAGE plpgsql STABLE """
     + _DEFINER
     + """ AS $fn$
-        SELECT CASE WHEN {s}.tenancy_is_platform() THEN ARRAY(SELECT id FROM {s}.organizations)
-                    ELSE coalesce(({s}.tenancy_claim()).organization_ids, '{{}}') END
+    DECLARE """
+    + _VERIFIED_DECLARE
+    + """
+    BEGIN """
+    + _VERIFIED
+    + """
+        IF coalesce(parts[5] = '1', false)
+           OR (coalesce(current_setting('app.unscoped', true), '') = 'on'
+               AND {s}.tenancy_session_owns_tables()) THEN
+            RETURN ARRAY(SELECT o.id FROM {s}.organizations o);
+        END IF;
+        IF parts IS NULL OR parts[7] = '' THEN
+            RETURN '{{}}'::uuid[];
+        END IF;
+        RETURN string_to_array(parts[7], ',')::uuid[];
+    END
     $fn$
     """,
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_user_id() RETURNS uuid
-    LANGUAGE sql STABLE """
+    LANGUAGE plpgsql STABLE """
     + _DEFINER
-    + """ AS $fn$ SELECT ({s}.tenancy_claim()).user_id $fn$
+    + """ AS $fn$
+    DECLARE """
+    + _VERIFIED_DECLARE
+    + """
+    BEGIN """
+    + _VERIFIED
+    + """
+        RETURN nullif(parts[6], '')::uuid;
+    END
+    $fn$
     """,
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_current_organization() RETURNS uuid
-    LANGUAGE sql STABLE """
+    LANGUAGE plpgsql STABLE """
     + _DEFINER
     + """ AS $fn$
-        SELECT CASE WHEN cardinality(ids) = 1 THEN ids[1] END
-        FROM (SELECT ({s}.tenancy_claim()).organization_ids AS ids) v
+    DECLARE """
+    + _VERIFIED_DECLARE
+    + """
+    BEGIN """
+    + _VERIFIED
+    + """
+        IF parts IS NULL OR parts[7] = '' OR strpos(parts[7], ',') > 0 THEN
+            RETURN NULL;
+        END IF;
+        RETURN parts[7]::uuid;
+    END
     $fn$
     """,
     """
@@ -292,6 +367,34 @@ def prune_keys(connection, *, keep: list[str]) -> list[str]:
 # --- account tables -------------------------------------------------------------------------------
 
 _ACCOUNT_FUNCTIONS = [
+    # What the users and organizations policies compare with (above): the members of the claim's
+    # organizations, and the organizations of the claim's user's memberships.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_member_ids() RETURNS SETOF uuid
+    LANGUAGE plpgsql STABLE ROWS 20 """
+    + _DEFINER
+    + """ AS $fn$
+    DECLARE
+        organizations uuid[] := {s}.tenancy_organizations();
+    BEGIN
+        RETURN QUERY SELECT m.user_id FROM {s}.organization_users m
+                     WHERE m.organization_id = ANY(organizations);
+    END
+    $fn$
+    """,
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_own_organization_ids() RETURNS SETOF uuid
+    LANGUAGE plpgsql STABLE ROWS 3 """
+    + _DEFINER
+    + """ AS $fn$
+    DECLARE
+        member uuid := {s}.tenancy_user_id();
+    BEGIN
+        RETURN QUERY SELECT m.organization_id FROM {s}.organization_users m
+                     WHERE m.user_id = member;
+    END
+    $fn$
+    """,
     # Sign-in: an account's id by email (case-insensitive), nothing else about it.
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_account_id(email text) RETURNS uuid
@@ -600,13 +703,11 @@ def _policy(name, table, command, using=None, check=None):
 _ORGS = "((SELECT {s}.tenancy_organizations())::uuid[])"
 _USER = "(SELECT {s}.tenancy_user_id())"
 _PLATFORM = "(SELECT {s}.tenancy_is_platform())"
-_MEMBER_OF_CLAIM = (
-    f"id IN (SELECT m.user_id FROM {{s}}.organization_users m "
-    f"WHERE m.organization_id = ANY {_ORGS})"
-)
-_OWN_MEMBERSHIP = (
-    f"id IN (SELECT m.organization_id FROM {{s}}.organization_users m WHERE m.user_id = {_USER})"
-)
+# The same sets tenants.0007 read with subqueries on organization_users, whose own policies the
+# planner expanded into every statement on users and organizations: a function planned once per
+# session (tenants.0010), hashed once per statement when a row needs it.
+_MEMBER_OF_CLAIM = "id IN (SELECT {s}.tenancy_member_ids())"
+_OWN_MEMBERSHIP = "id IN (SELECT {s}.tenancy_own_organization_ids())"
 
 _ACCOUNT_POLICIES = {
     "users": [
@@ -792,7 +893,14 @@ def restrict_application_role(connection, role: str) -> None:
             sql.Identifier(schema), role_id
         ),
     ]
-    for function in _FUNCTIONS:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT f FROM unnest(%s::text[]) f WHERE to_regprocedure(%s || '.' || f) IS NOT NULL",
+            [list(_FUNCTIONS), f'"{schema}"'],
+        )
+        installed = {row[0] for row in cursor.fetchall()}
+    # A database at an older migration may lack the newer functions (tenants.0010's).
+    for function in (f for f in _FUNCTIONS if f in installed):
         internal = function in _INTERNAL_FUNCTIONS
         template = (
             "REVOKE EXECUTE ON FUNCTION {}.{} FROM PUBLIC, {}"

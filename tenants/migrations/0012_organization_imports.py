@@ -62,7 +62,7 @@ def restrict(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0009_application_role_statistics"),
+        ("tenants", "0010_claim_functions_plpgsql"),
     ]
 
     operations = [

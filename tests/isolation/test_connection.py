@@ -1,6 +1,7 @@
 """The organization on the connection, across real transaction boundaries: committed data,
 autocommit queries, and a connection reused by the next request (as a pooled one is)."""
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 from psycopg.pq import TransactionStatus
@@ -114,3 +115,94 @@ def test_an_autocommit_write_with_a_trailing_comment_is_committed(two_organizati
         )
         assert connection.connection.info.transaction_status == TransactionStatus.IDLE
     assert Customer.unscoped.get(pk=customer.pk).notes == "kept"
+
+
+@pytest.fixture
+def claim_traffic(monkeypatch):
+    """How the wrapper's own statements travel: the claim in the message of the query it
+    precedes, or alone; the transaction's start read by a statement of its own (normally the
+    BEGIN that opens the transaction reads it)."""
+    sent = []
+    execute = psycopg.Cursor.execute
+
+    def recording(self, query, params=None, **kwargs):
+        if isinstance(query, str) and query.startswith("SELECT set_config('app.tenancy_claim'"):
+            alone = query == "SELECT set_config('app.tenancy_claim', %s, true)"
+            sent.append("claim alone" if alone else "claim with the query")
+        elif isinstance(query, str) and "transaction_timestamp()" in query:
+            sent.append("transaction start")
+        return execute(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", recording)
+    return sent
+
+
+def test_the_claim_adds_no_round_trip_of_its_own(two_organizations, claim_traffic):
+    acme, blue = two_organizations
+    with transaction.atomic():  # a request, ATOMIC_REQUESTS
+        with organization_context(acme):
+            assert customers_seen() == 3
+            assert Customer.objects.count() == 3
+        with organization_context(blue):  # a claim that changes within the transaction
+            assert customers_seen() == 1
+    with organization_context(acme):  # autocommit: a short transaction of its own
+        assert customers_seen() == 3
+        assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert claim_traffic == ["claim with the query"] * 3
+
+
+def test_queries_that_cannot_share_a_message_get_the_claim_first(two_organizations, claim_traffic):
+    acme, blue = two_organizations
+    with transaction.atomic(), organization_context(blue):
+        assert len(list(Customer.objects.iterator(chunk_size=1))) == 1  # a server-side cursor
+    with transaction.atomic(), organization_context(acme), connection.cursor() as cursor:
+        cursor.executemany("UPDATE customers SET notes = %s WHERE notes IS NULL", [["a"], ["b"]])
+        cursor.execute("SELECT count(*) FROM customers WHERE notes = 'a'")
+        assert cursor.fetchone()[0] == 3
+    # SET TRANSACTION must come first: that transaction's start is asked for separately.
+    with transaction.atomic(), organization_context(acme):
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        assert customers_seen() == 3
+    assert claim_traffic == [
+        "claim alone",
+        "claim alone",
+        "transaction start",
+        "claim with the query",
+    ]
+    assert Customer.unscoped.filter(organization=blue, notes="a").count() == 0
+
+
+def test_a_claim_rolled_back_with_its_savepoint_is_sent_again(two_organizations, claim_traffic):
+    acme, _ = two_organizations
+    with platform_access(False), transaction.atomic():
+        # The claim is set inside the savepoint; the INSERT's error rolls both back.
+        with pytest.raises(IntegrityError), transaction.atomic(), organization_context(acme):
+            Customer.objects.create(
+                display_name="x",
+                address="1 Elm St",
+                service_type="residential",
+                difficulty=1,
+                service_day="friday",
+                assigned_driver_id="00000000-0000-4000-8000-000000000000",
+            )
+        with organization_context(acme):
+            assert customers_seen() == 3
+    assert claim_traffic == ["claim with the query", "claim with the query"]
+
+
+def test_the_begin_that_reads_the_start_keeps_the_connections_isolation_level(
+    two_organizations,
+):
+    acme, _ = two_organizations
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+    try:
+        with transaction.atomic(), organization_context(acme):
+            assert customers_seen() == 3
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW transaction_isolation")
+                assert cursor.fetchone()[0] == "serializable"
+    finally:
+        raw.isolation_level = None

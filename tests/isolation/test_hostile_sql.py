@@ -167,15 +167,31 @@ FORGERIES = {
 }
 
 
+def what_the_policies_read():
+    """Every function a policy calls (tenants.0010: each verifies the claim itself), and the
+    membership sets the users and organizations policies compare with."""
+    return rows(
+        "SELECT tenancy_organizations(), tenancy_user_id(), tenancy_is_platform(), "
+        "tenancy_current_organization(), "
+        "ARRAY(SELECT tenancy_member_ids()), ARRAY(SELECT tenancy_own_organization_ids())"
+    )[0]
+
+
+NO_CLAIM_READ = ([], None, False, None, [], [])
+
+
 @pytest.mark.parametrize("make", FORGERIES.values(), ids=FORGERIES.keys())
 def test_a_forged_claim_verifies_as_no_claim(acme, blue, people, make):
     a, b = acme.organization.pk, blue.organization.pk
     with as_request(acme.organization, people["attacker"]):
         claim = current_claim()
         assert rows("SELECT count(*) FROM customers")[0][0] == 3
+        attacker = people["attacker"].pk
+        assert what_the_policies_read() == ([a], attacker, False, a, [attacker], [a])
         attempt("SELECT set_config('app.tenancy_claim', %s, true)", [make(claim, a, b)])
         assert rows("SELECT count(*) FROM customers")[0][0] == 0
         assert rows("SELECT (tenancy_claim()).organization_ids")[0][0] is None
+        assert what_the_policies_read() == NO_CLAIM_READ
         assert blue_rows_seen(blue, people) == NOTHING
 
 
@@ -203,11 +219,20 @@ def test_a_claim_replayed_in_another_transaction_verifies_as_none(acme, blue, pe
         replayed = current_claim()
     with as_request(acme.organization, people["attacker"]):
         attempt("SELECT set_config('app.tenancy_claim', %s, true)", [replayed])
+        assert what_the_policies_read() == NO_CLAIM_READ
         assert blue_rows_seen(blue, people) == NOTHING
     # On another backend, too.
     with psycopg.connect(_app_uri(), autocommit=False) as other:
         other.execute("SELECT set_config('app.tenancy_claim', %s, true)", [replayed])
         assert other.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+        assert (
+            other.execute(
+                "SELECT tenancy_organizations(), tenancy_user_id(), tenancy_is_platform(), "
+                "tenancy_current_organization(), ARRAY(SELECT tenancy_member_ids()), "
+                "ARRAY(SELECT tenancy_own_organization_ids())"
+            ).fetchone()
+            == NO_CLAIM_READ
+        )
 
 
 def _app_uri() -> str:
