@@ -75,6 +75,8 @@ OWNER_ONLY_TABLES = (
     "legacy_customer_billing",
     "legacy_service_plans",
     "alembic_version",
+    # Every step of migrate and rollback_tenancy as it happened (tenants.journal).
+    "tenancy_migration_journal",
 )
 OWNER_ONLY_PREFIXES = ("tenancy_snapshot_rows_",)
 # Read by everyone, written only by the platform (a superuser's admin, or the owner).

@@ -262,7 +262,12 @@ def test_nothing_is_readable_without_an_organization(acme, blue, people):
     assert leaks == {}
 
 
-OWNER_ONLY = ["tenancy_keys", "tenancy_legacy_snapshot", "django_session"]
+OWNER_ONLY = [
+    "tenancy_keys",
+    "tenancy_legacy_snapshot",
+    "django_session",
+    "tenancy_migration_journal",
+]
 
 
 @pytest.mark.parametrize("table", OWNER_ONLY)
