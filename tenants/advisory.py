@@ -171,7 +171,7 @@ class WaitWatcher:
         with watcher:
             watcher.execute("SET application_name = 'routeoptimizer wait watcher'")
             waiting_since = None
-            while not self._stop.wait(1.0):
+            while not self._stop.wait(0.5):
                 pid = self._backend_pid()
                 if pid is None:
                     continue
@@ -203,9 +203,16 @@ class WaitWatcher:
                     )
 
     def blocker_line(self) -> str:
-        if not self.last_blockers:
-            return ""
-        return f"blocked by {'; '.join(self.last_blockers)}"
+        """Who blocked the last wait: as the watcher saw it, or else the sessions holding locks
+        on the schema's tables now (asked on the command's own connection)."""
+        blockers = self.last_blockers
+        if not blockers:
+            try:
+                with self.connection.cursor() as cursor:
+                    blockers = relation_lock_holders(cursor)
+            except Exception:  # the connection is gone too: nothing more to say
+                blockers = []
+        return f"blocked by {'; '.join(blockers)}" if blockers else ""
 
 
 def relation_lock_holders(cursor) -> list[str]:

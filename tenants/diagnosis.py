@@ -41,11 +41,13 @@ def is_connection_failure(error: BaseException) -> bool:
 
 
 def _one_line(error: BaseException) -> str:
+    """PostgreSQL's primary message (not its LINE/DETAIL/HINT lines)."""
     cause = error.__cause__ or error
-    return " ".join(str(cause).split()) or cause.__class__.__name__
+    lines = str(cause).strip().splitlines()
+    return " ".join(lines[0].split()) if lines else cause.__class__.__name__
 
 
-_RESUME = "steps that completed are kept: run it again once fixed, it resumes"
+_RESUME = "run it again once fixed: completed steps are kept and it resumes"
 
 
 def describe(error: BaseException, what: str = "the command", blockers: str = "") -> str:
@@ -62,7 +64,7 @@ def describe(error: BaseException, what: str = "the command", blockers: str = ""
     if state == "55P03":
         return (
             f"{what} gave up waiting for a lock ({detail}){blocked}; end that transaction "
-            f"(SELECT pg_terminate_backend(<pid>)) or wait for it, then {_RESUME}"
+            f"(SELECT pg_terminate_backend(<pid>)) or let it finish, and {_RESUME}"
         )
     if state == "40P01":
         return (
