@@ -45,6 +45,7 @@ from django.db import transaction
 from psycopg import sql
 
 from routing.legacy import BILLING_COLUMN_NAMES, has_billing_columns
+from tenants.journal import BACKWARD, FORWARD, checkpoint
 from tenants.operations import with_short_lock
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ BILLING_COLUMN_DDL = {
     "payment_brand": "varchar(50)",
 }
 assert tuple(BILLING_COLUMN_DDL) == BILLING_COLUMN_NAMES
+
+
+# The journal checkpoint (tenants.journal) saying the reverse added the columns back and writes
+# the values: a re-run after a crash goes on writing them.
+RESTORE_CHECKPOINT = "restore-values"
 
 
 # --- foreign keys to customers ------------------------------------------------------------------
@@ -378,16 +384,64 @@ def _delete_unused_legacy_plans(cursor) -> int:
     return cursor.rowcount
 
 
-def move_billing_columns(connection, *, progress: Callable[[str], None] = print) -> None:
+MOVE_BATCH_SIZE = 5000
+MOVE_ATTEMPTS = 5
+M001 = ("routing", "0006_move_billing_columns")
+
+
+def _batches(connection, batch_size: int) -> list[str]:
+    """Scopes (SQL on customers c) covering every customer in keyset ranges of `batch_size`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM customers) s "
+            "WHERE n %% %s = 0 ORDER BY id",
+            [batch_size],
+        )
+        bounds = [str(row[0]) for row in cursor.fetchall()]
+    scopes, low = [], None
+    for high in [*bounds, None]:
+        conditions = [f"c.id > '{low}'::uuid"] if low else []
+        if high:
+            conditions.append(f"c.id <= '{high}'::uuid")
+        scopes.append(" AND ".join(conditions) or _EVERY_CUSTOMER)
+        low = high
+    return scopes
+
+
+def _move_batch(connection, scope: str, progress) -> dict[str, int]:
+    """One batch in its own short transaction. The old application may delete one of its
+    customers meanwhile: the agreement's deferred foreign key then fails at COMMIT, and the
+    batch is moved again from what is left (the deleted customer is no longer selected)."""
+    from django.db import IntegrityError
+
+    for attempt in range(1, MOVE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                moved = _move(cursor, scope)
+                checkpoint(connection, *M001, FORWARD, "batch-before-commit", crash=False)
+                return moved
+        except IntegrityError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "23503" or attempt == MOVE_ATTEMPTS:
+                raise
+            progress("  a customer was deleted while its billing values moved: batch moved again")
+    raise AssertionError("unreachable")
+
+
+def move_billing_columns(
+    connection, *, progress: Callable[[str], None] = print, batch_size: int = MOVE_BATCH_SIZE
+) -> None:
     """Forward M001: move the billing values into the billing tables, then drop the columns.
 
     1. Marker tables (new tables), and a trigger recording every customer inserted, deleted or
        whose billing columns change from now on (SHARE ROW EXCLUSIVE on customers, briefly).
-    2. The move, set-wise, in one transaction: reads customers under ACCESS SHARE, so the old
-       application keeps reading and writing.
+    2. The move, set-wise, in keyset batches of `batch_size` customers, each its own short
+       transaction: reads customers under ACCESS SHARE, so the old application keeps reading
+       and writing; a batch whose customer the old application deleted meanwhile (the deferred
+       foreign key fails at COMMIT) is moved again without it.
     3. Under ACCESS EXCLUSIVE, held for milliseconds: the customers the trigger recorded during
-       step 2 are moved again from their current values, then the trigger and the eight
-       columns are dropped (catalog-only). Nothing written meanwhile is lost.
+       step 2 (updated, deleted or inserted) are moved again from their current values, then
+       the trigger and the eight columns are dropped (catalog-only). Nothing written meanwhile
+       is lost.
     Before each drop the billing tables must rebuild every customer's values (reconstruct_sql);
     otherwise BillingMoveIncomplete stops it with nothing dropped. Markers left by an earlier
     run whose billing rows are gone are forgotten first, so those customers are moved again.
@@ -400,14 +454,22 @@ def move_billing_columns(connection, *, progress: Callable[[str], None] = print)
             return
 
     with_short_lock(connection, lambda cursor: cursor.execute(CHANGES_DDL), "track changes")
+    checkpoint(connection, M001[0], M001[1], FORWARD, "tracking")
 
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         if forgotten := _forget_stale_markers(cursor):
             progress(f"  {forgotten} customers of an interrupted earlier run are moved again")
-        counts = _move(cursor, _EVERY_CUSTOMER)
+    counts = dict.fromkeys((name for name, _statement in _MOVE_STATEMENTS), 0)
+    for number, scope in enumerate(_batches(connection, batch_size), start=1):
+        for key, value in _move_batch(connection, scope, progress).items():
+            counts[key] += value
+        checkpoint(connection, M001[0], M001[1], FORWARD, f"moved-batch-{number}")
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         # Nothing is dropped unless the billing tables give every value back (customers the
-        # old application changes from now on are moved again, and checked, under the lock).
+        # old application changed since their batch moved are moved again, and checked, under
+        # the lock).
         _refuse_to_drop_unless_reconstructible(cursor, f"NOT ({_CHANGED_CUSTOMERS})")
+    checkpoint(connection, M001[0], M001[1], FORWARD, "moved")
     progress(
         f"  moved the billing values of {counts['markers']} customers: "
         f"{counts['service plans']} service plans, {counts['service agreements']} agreements, "
@@ -442,23 +504,38 @@ def restore_billing_columns(
     back for the billing customers only, in keyset batches by id, each its own transaction; the
     billing rows M001 created are deleted last, so a crash anywhere is resumed by re-running.
     """
+    from tenants.journal import checkpoint_since_start
+
     with connection.cursor() as cursor:
         had_columns = snapshot_had_billing_columns(cursor)
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [MARKER_TABLE])
         markers = cursor.fetchone()[0]
+        present = has_billing_columns(cursor)
+    # The values are written back when this reverse added the columns, or an earlier run of it
+    # did and was interrupted (the journal says so). Columns still present otherwise mean the
+    # forward never dropped them (a crash before its last step): they hold the current values,
+    # which nothing overwrites.
+    restoring = not present or checkpoint_since_start(
+        connection, *M001, BACKWARD, RESTORE_CHECKPOINT
+    )
 
     if had_columns:
         adds = ", ".join(
             f"ADD COLUMN IF NOT EXISTS {name} {ddl}" for name, ddl in BILLING_COLUMN_DDL.items()
         )
-        with_short_lock(
-            connection,
-            lambda cursor: cursor.execute(f"ALTER TABLE customers {adds}"),
-            "add the billing columns back to customers",
-        )
-        if markers:
+
+        def add_columns(cursor):
+            cursor.execute(f"ALTER TABLE customers {adds}")
+            if not present:  # in the same transaction: the journal never lies about it
+                checkpoint(connection, *M001, BACKWARD, RESTORE_CHECKPOINT, crash=False)
+
+        with_short_lock(connection, add_columns, "add the billing columns back to customers")
+        checkpoint(connection, *M001, BACKWARD, "columns-added")
+        if markers and restoring:
             restored = _restore_values(connection, progress=progress, batch_size=batch_size)
             progress(f"  restored the billing values of {restored} customers")
+        elif markers:
+            progress("  the billing columns were never dropped: their values are kept as they are")
 
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(DROP_CHANGES_DDL)
@@ -497,3 +574,4 @@ def _restore_values(connection, *, progress, batch_size: int) -> int:
             restored += cursor.rowcount
         last_id = ids[-1]
         progress(f"  customers: billing values restored for {restored} rows")
+        checkpoint(connection, *M001, BACKWARD, "restored-batch")

@@ -29,7 +29,7 @@ def run(argv: list[str]) -> int:
 
 
 def _operator_error(error: Exception) -> tuple[str | None, int]:
-    from django.db import DatabaseError, OperationalError, connection
+    from django.db import DatabaseError, OperationalError
 
     from billing.legacy import BillingMoveIncomplete
     from routing.operations import LegacySchemaMismatch
@@ -37,9 +37,15 @@ def _operator_error(error: Exception) -> tuple[str | None, int]:
 
     if isinstance(error, LockNotAcquired | LegacySchemaMismatch | BillingMoveIncomplete):
         return str(error), EXIT_FAILED
-    if isinstance(error, OperationalError) and connection.connection is None:
+    from tenants.diagnosis import describe, is_connection_failure
+
+    # "cannot connect" only when no connection was ever made: the connection is closed by the
+    # time the error gets here (the owner's is closed on the way out), so that says nothing.
+    if isinstance(error, OperationalError) and is_connection_failure(error):
         return connection_failure_message(error), EXIT_CANNOT_RUN
     if isinstance(error, DatabaseError):
+        if isinstance(error, OperationalError):  # a timeout, deadlock, full disk, lost session
+            return describe(error, "the command") + " (--traceback shows the details)", EXIT_FAILED
         return (
             f"the database refused the command ({_one_line(error)}); fix the cause and run it "
             f"again (steps that completed are kept and resumed; --traceback shows the details)",

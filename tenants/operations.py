@@ -31,6 +31,22 @@ LOCK_TIMEOUT = "50ms"
 LOCK_ATTEMPTS = 200
 
 
+LOCK_PROGRESS_INTERVAL = 5.0
+
+
+def _report_lock_wait(connection, what: str, waited: float) -> None:
+    """Progress while the short-lock retries go on: which sessions hold locks here."""
+    from tenants.advisory import relation_lock_holders
+
+    with connection.cursor() as cursor:
+        holders = relation_lock_holders(cursor)
+    print(
+        f"  still trying to {what} after {waited:.0f} s (a short lock, retried, writers are not "
+        f"blocked): locks held by {'; '.join(holders) or 'nobody now'}",
+        flush=True,
+    )
+
+
 class LockNotAcquired(Exception):
     """A short lock could not be taken after every retry: a long transaction holds the table."""
 
@@ -43,6 +59,8 @@ def with_short_lock(connection, work: Callable[[object], None], what: str) -> No
     lock request of ours for longer than LOCK_TIMEOUT.
     """
     delay = 0.05
+    started = time.monotonic()
+    last_report = started
     for attempt in range(1, LOCK_ATTEMPTS + 1):
         try:
             with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
@@ -56,17 +74,39 @@ def with_short_lock(connection, work: Callable[[object], None], what: str) -> No
             if not isinstance(error.__cause__, errors.LockNotAvailable):
                 raise
             logger.info("%s: lock not available (attempt %s); retrying", what, attempt)
+            if time.monotonic() - last_report >= LOCK_PROGRESS_INTERVAL:
+                last_report = time.monotonic()
+                _report_lock_wait(connection, what, last_report - started)
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
+    waited = time.monotonic() - started
+    from tenants.advisory import relation_lock_holders
+
+    with connection.cursor() as cursor:
+        holders = relation_lock_holders(cursor)
+    held_by = f"held by {'; '.join(holders)}" if holders else "its holder has ended since"
     raise LockNotAcquired(
-        f"could not take a short lock to {what} after {LOCK_ATTEMPTS} attempts: a long-running "
-        f"transaction holds the table; end it (see tenancy_preflight) and re-run migrate"
+        f"could not take a short lock to {what} after {LOCK_ATTEMPTS} attempts "
+        f"(~{waited:.0f} s): a long-running transaction holds the table, {held_by}; end it "
+        f"(SELECT pg_terminate_backend(<pid>)) or wait for it, then run the command again"
     )
+
+
+def sql_text(connection, statement) -> str:
+    """A statement as the SQL it is (psycopg's Composed objects print as a repr otherwise)."""
+    if isinstance(statement, sql.Composable):
+        connection.ensure_connection()
+        return statement.as_string(connection.connection)
+    return str(statement)
 
 
 def run_ddl_with_short_lock(connection, statement, params=None) -> None:
     """Run catalog-only DDL in its own transaction under a short lock_timeout, with retries."""
-    with_short_lock(connection, lambda cursor: cursor.execute(statement, params), str(statement))
+    with_short_lock(
+        connection,
+        lambda cursor: cursor.execute(statement, params),
+        f"run {sql_text(connection, statement)}",
+    )
 
 
 def default_organization_id(connection) -> str:

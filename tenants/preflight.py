@@ -89,6 +89,8 @@ def run_preflight(*, using: str = "default") -> PreflightReport:
         legacy = inspect_legacy_schema(cursor, count_rows=True)
         _state(report, connection, cursor, executor, legacy)
         _legacy_schema(report, legacy)
+        if LEGACY_MIGRATION not in executor.loader.applied_migrations:
+            _collisions(report, cursor)
         _disk(report, connection, cursor)
         _sessions(report, cursor)
         _migrations(report, executor)
@@ -180,17 +182,22 @@ def _name(migration) -> str:
 
 
 def _interrupted(connection, loader) -> list[tuple[str, str]]:
-    """Unrecorded non-atomic migrations whose first step already happened (a crash mid-way)."""
+    """Migrations a crash interrupted: from the journal (tenants.journal), and, for a database
+    interrupted before the journal existed, unrecorded organization columns that exist."""
+    from tenants import journal
     from tenants.operations import AddOrganizationColumn, column_exists
 
-    found = []
+    found = [(item.label, item.describe()) for item in journal.interrupted(connection, loader)]
+    known = {name for name, _reason in found}
     for key, migration in loader.graph.nodes.items():
         if key in loader.applied_migrations:
             continue
         for operation in migration.operations:
             for step in getattr(operation, "database_operations", []):
-                if isinstance(step, AddOrganizationColumn) and column_exists(
-                    connection, step.table, "organization_id"
+                if (
+                    isinstance(step, AddOrganizationColumn)
+                    and f"{key[0]}.{key[1]}" not in known
+                    and column_exists(connection, step.table, "organization_id")
                 ):
                     found.append(
                         (
@@ -219,6 +226,83 @@ def _leftovers(cursor) -> list[str]:
         """
     )
     return [line for (line,) in cursor.fetchall()]
+
+
+# --- what migrate will create ----------------------------------------------------------------
+
+# Tables the chain creates that are no Django model's (the snapshot, M001's bookkeeping, the key).
+CHAIN_EXTRA_TABLES = (
+    "tenancy_legacy_snapshot",
+    "tenancy_keys",
+    "legacy_customer_billing",
+    "legacy_service_plans",
+    "legacy_customer_billing_changes",
+)
+CHAIN_EXTRA_PREFIXES = ("tenancy_snapshot_rows_",)
+# What a half-run attempt of the original plan (Alembic, MIGRATION_PLAN.md) creates first.
+ORIGINAL_PLAN_TABLES = ("organizations", "users", "organization_users", "geocoding_cache")
+
+
+def chain_created_tables() -> set[str]:
+    """Every table the chain creates: the models' (Django's own included) and CHAIN_EXTRA_TABLES;
+    not the legacy tables (adopted), django_migrations or the journal (the command's own)."""
+    from django.apps import apps
+
+    tables = {
+        model._meta.db_table
+        for model in apps.get_models(include_auto_created=True)
+        if model._meta.managed or model._meta.auto_created
+    }
+    return (tables | set(CHAIN_EXTRA_TABLES)) - set(LEGACY_TABLES) - {"django_migrations"}
+
+
+def chain_collisions(cursor) -> list[str]:
+    """Relations and types already here under a name the chain is about to create, one line each
+    (for a database not adopted yet: once adopted, they are the chain's own)."""
+    names = sorted(chain_created_tables())
+    cursor.execute(
+        """
+        SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+                   WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
+                   WHEN 'i' THEN 'index' WHEN 'f' THEN 'foreign table' ELSE 'relation' END,
+               c.relname
+        FROM pg_class c
+        WHERE c.relnamespace = current_schema()::regnamespace
+          AND (c.relname = ANY(%s) OR c.relname LIKE ANY(%s))
+        UNION ALL
+        SELECT 'type', t.typname FROM pg_type t
+        WHERE t.typnamespace = current_schema()::regnamespace AND t.typrelid = 0
+          AND t.typcategory <> 'A' AND t.typname = ANY(%s)
+        ORDER BY 2, 1
+        """,
+        [names, [f"{prefix}%" for prefix in CHAIN_EXTRA_PREFIXES], names],
+    )
+    return [f"{kind} {name}" for kind, name in cursor.fetchall()]
+
+
+def collision_message(found: list[str]) -> str:
+    """One line: what is in the way, and what to do with it."""
+    names = {line.split()[-1] for line in found}
+    original = sorted(names & set(ORIGINAL_PLAN_TABLES))
+    advice = (
+        f"{', '.join(original)} look like leftovers of a half-run attempt of the original "
+        f"(Alembic) plan: restore the backup taken before that attempt, or, if they hold nothing "
+        f"you need, drop them (DROP TABLE {', '.join(original)} CASCADE) and run migrate again"
+        if original
+        else "rename or drop them (after checking they hold nothing you need) and run migrate again"
+    )
+    return (
+        f"this database already holds {len(found)} object(s) the migration is about to create "
+        f"({', '.join(found)}); {advice}; nothing was changed"
+    )
+
+
+def _collisions(report: PreflightReport, cursor) -> None:
+    found = chain_collisions(cursor)
+    if found:
+        report.add("chain objects", FIX, collision_message(found), found)
+    else:
+        report.add("chain objects", OK, "none of the tables and types migrate creates exists yet")
 
 
 # --- legacy schema, disk, sessions, migrations ----------------------------------------------

@@ -218,6 +218,14 @@ def _require_migrated(connection, cursor) -> None:
             f"the schema is not migrated: {len(plan)} migration{'s' if len(plan) != 1 else ''} "
             f"still to apply (next: {first.app_label}.{first.name}); {migrate_first}"
         )
+    from tenants.journal import interrupted
+
+    # Every migration recorded, and yet one may be half-reversed (an interrupted rollback).
+    if found := interrupted(connection, executor.loader):
+        raise CannotValidate(
+            f"{found[0].describe()}; run migrate (or rollback_tenancy) to finish it, then "
+            f"validate_tenancy again"
+        )
     no_snapshot = (
         "there is no pre-migration snapshot to compare with ({}); it is recorded by "
         "tenants.0001_legacy_snapshot before any legacy table changes, so it cannot be retaken "

@@ -80,6 +80,8 @@ OWNER_ONLY_TABLES = (
     # import_organization's bookkeeping (tenants.0012): sources, proofs, remapped ids.
     "tenancy_imports",
     "tenancy_import_id_map",
+    # Every step of migrate and rollback_tenancy as it happened (tenants.journal).
+    "tenancy_migration_journal",
 )
 OWNER_ONLY_PREFIXES = ("tenancy_snapshot_rows_",)
 # Read by everyone, written only by the platform (a superuser's admin, or the owner).

@@ -294,6 +294,7 @@ OWNER_ONLY = [
     # import_organization's sources, proofs and remapped ids (tenants.0012).
     "tenancy_imports",
     "tenancy_import_id_map",
+    "tenancy_migration_journal",
 ]
 
 

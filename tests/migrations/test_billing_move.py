@@ -1,5 +1,9 @@
 """Plan step M001 (routing.0006_move_billing_columns): billing values move, nothing is lost."""
 
+import os
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import pytest
@@ -358,3 +362,62 @@ with connection.cursor() as cursor:
 with transaction.atomic(), connection.cursor() as cursor:
     legacy._move(cursor, legacy._EVERY_CUSTOMER)
 """
+
+
+def test_a_customer_the_old_application_deletes_during_the_move_does_not_abort_it(
+    billing_db, tmp_path
+):
+    """The old application deletes a billing customer after its batch inserted the agreement
+    and before that batch commits (the deferred foreign key then fails at COMMIT): the batch
+    is moved again without it, and every surviving customer's values are still rebuilt."""
+    from tests.support import PROJECT_DIR
+
+    billing_db.manage("migrate", "billing", "0003_payment_methods")
+    victim = billing_db.value(
+        "SELECT id FROM customers WHERE service_rate IS NOT NULL ORDER BY id LIMIT 1"
+    )
+    pause = tmp_path / "pause"
+    pause.write_text("")
+    point = "forward:routing.0006_move_billing_columns:checkpoint:batch-before-commit"
+    environment = {  # as tests.support.run_manage, but in the background
+        **os.environ,
+        "DATABASE_URL": billing_db.url,
+        "DJANGO_SETTINGS_MODULE": "routeoptimizer.settings",
+        "SECRET_KEY": "test-only-secret-key-not-for-production",
+        "PYTHONUNBUFFERED": "1",
+        "ROUTEOPTIMIZER_PAUSE_AT": f"{point}={pause}",
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_DIR / "manage.py"), "migrate", "routing", MOVED],
+        cwd=PROJECT_DIR,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        paused = pause.with_name("pause.paused")
+        for _ in range(600):
+            if paused.exists() or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert paused.exists(), "the move never reached its batch's commit"
+        billing_db.script(
+            f"DELETE FROM route_stops WHERE customer_id = '{victim}';"
+            f"DELETE FROM customers WHERE id = '{victim}';"
+        )
+        before = billing_db.contents("customers", ["id", *BILLING_COLUMN_NAMES])
+    finally:
+        pause.unlink(missing_ok=True)
+        stdout, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 0, stderr
+    assert "a customer was deleted while its billing values moved: batch moved again" in stdout
+    assert not billing_columns_present(billing_db)
+    rebuilt = [
+        row for row in reconstructed(billing_db) if any(value is not None for value in row[1:])
+    ]
+    assert rebuilt == [row for row in before if any(value is not None for value in row[1:])]
+    assert not billing_db.value(
+        "SELECT count(*) FROM legacy_customer_billing WHERE customer_id = %s", [victim]
+    )

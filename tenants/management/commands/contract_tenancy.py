@@ -1,9 +1,14 @@
-"""The contract step: run once the old application is gone (see tenants.rls.contract_tenancy)."""
+"""The contract step: run once the old application is gone (see tenants.rls.contract_tenancy).
+
+One maintenance command at a time, like migrate (tenants.advisory: --nowait, --lock-wait)."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
+from tenants.advisory import MaintenanceLockBusy, maintenance_lock, session_settings
+from tenants.diagnosis import describe, is_connection_failure
 from tenants.management.base import runs_as_owner
+from tenants.management.commands.migrate import add_lock_arguments
 from tenants.rls import ContractError, contract_tenancy
 
 
@@ -23,12 +28,26 @@ class Command(BaseCommand):
             help="Restore the column defaults and stop forcing row level security.",
         )
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
+        add_lock_arguments(parser)
 
-    def handle(self, *args, undo, database, **options):
+    def handle(self, *args, undo, database, nowait, lock_wait, lock_timeout, **options):
+        connection = connections[database]
         try:
-            changes = contract_tenancy(connections[database], undo=undo, progress=self.stdout.write)
-        except ContractError as error:
+            session_settings(connection, "contract_tenancy", lock_timeout)
+            with maintenance_lock(
+                connection,
+                "contract_tenancy",
+                nowait=nowait,
+                wait=lock_wait,
+                progress=self.stdout.write,
+            ):
+                changes = contract_tenancy(connection, undo=undo, progress=self.stdout.write)
+        except (ContractError, MaintenanceLockBusy) as error:
             raise CommandError(str(error)) from error
+        except DatabaseError as error:
+            if is_connection_failure(error):
+                raise
+            raise CommandError(describe(error, "contract_tenancy")) from error
         if not changes:
             state = "expanded (not contracted)" if undo else "contracted"
             self.stdout.write(f"Nothing to do: the database is {state} already.")
