@@ -211,7 +211,7 @@ LOCK_PLAN: dict[str, LockPlan] = {
         False,
         "REVOKE / GRANT on the statistics views and functions change the catalog's ACLs only",
     ),
-    "tenants.0012_organization_imports": _new_table(
+    "tenants.0011_organization_imports": _new_table(
         "creates import_organization's two bookkeeping tables; no existing table is locked"
     ),
     "tenants.0010_claim_functions_plpgsql": LockPlan(

@@ -230,13 +230,16 @@ def _leftovers(cursor) -> list[str]:
 
 # --- what migrate will create ----------------------------------------------------------------
 
-# Tables the chain creates that are no Django model's (the snapshot, M001's bookkeeping, the key).
+# Tables the chain creates that are no Django model's (the snapshot, M001's bookkeeping, the key,
+# import_organization's proofs and remapped ids).
 CHAIN_EXTRA_TABLES = (
     "tenancy_legacy_snapshot",
     "tenancy_keys",
     "legacy_customer_billing",
     "legacy_service_plans",
     "legacy_customer_billing_changes",
+    "tenancy_imports",
+    "tenancy_import_id_map",
 )
 CHAIN_EXTRA_PREFIXES = ("tenancy_snapshot_rows_",)
 # What a half-run attempt of the original plan (Alembic, MIGRATION_PLAN.md) creates first.

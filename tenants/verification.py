@@ -77,7 +77,7 @@ OWNER_ONLY_TABLES = (
     "legacy_customer_billing",
     "legacy_service_plans",
     "alembic_version",
-    # import_organization's bookkeeping (tenants.0012): sources, proofs, remapped ids.
+    # import_organization's bookkeeping (tenants.0011): sources, proofs, remapped ids.
     "tenancy_imports",
     "tenancy_import_id_map",
     # Every step of migrate and rollback_tenancy as it happened (tenants.journal).

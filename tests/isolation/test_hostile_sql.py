@@ -291,7 +291,7 @@ OWNER_ONLY = [
     "tenancy_keys",
     "tenancy_legacy_snapshot",
     "django_session",
-    # import_organization's sources, proofs and remapped ids (tenants.0012).
+    # import_organization's sources, proofs and remapped ids (tenants.0011).
     "tenancy_imports",
     "tenancy_import_id_map",
     "tenancy_migration_journal",
