@@ -164,6 +164,14 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "(the composite key added NOT VALID) and the validating scan, which grows with the "
         "table, under SHARE UPDATE EXCLUSIVE (ROW SHARE on the parent): reads and writes go on",
     ),
+    "routing.0011_organization_list_indexes": LockPlan(
+        "SHARE UPDATE EXCLUSIVE",
+        "customers, drivers, routes, route_stops",
+        True,
+        "CREATE INDEX CONCURRENTLY, one index at a time (13: the API's orderings and filters "
+        "after organization_id, customers' trigram search), one scan of its table each while "
+        "reads and writes go on; CREATE EXTENSION pg_trgm, btree_gin locks no table",
+    ),
     "billing.0006_organization_foreign_keys": LockPlan(
         "ACCESS EXCLUSIVE",
         "customers",
