@@ -168,9 +168,8 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "SHARE UPDATE EXCLUSIVE",
         "customers, drivers, routes, route_stops",
         True,
-        "CREATE INDEX CONCURRENTLY, one index at a time (13: the API's orderings and filters "
-        "after organization_id, customers' trigram search), one scan of its table each while "
-        "reads and writes go on; CREATE EXTENSION pg_trgm, btree_gin locks no table",
+        "CREATE INDEX CONCURRENTLY, one index at a time (12: the API's orderings and filters "
+        "after organization_id), one scan of its table each while reads and writes go on",
     ),
     "billing.0006_organization_foreign_keys": LockPlan(
         "ACCESS EXCLUSIVE",

