@@ -302,6 +302,10 @@ class OneQueryPaginator(Paginator):
         return self._get_page(rows, self.validate_number(wanted), self)
 
 
+class CrossOrganizationRead(RuntimeError):
+    """A page held a row of another organization: never expected (both layers scope it)."""
+
+
 class PageByKeysPaginator(Paginator):
     """Django's paginator, reading a page as the keys of its rows first: `WHERE pk IN (SELECT pk
     ... ORDER BY ... LIMIT n OFFSET m)`, in one query.
@@ -325,7 +329,18 @@ class PageByKeysPaginator(Paginator):
         keys = list(queryset.values_list("pk", flat=True)[bottom:top])
         if not keys:
             return self._get_page([], number, self)
-        rows = {row.pk: row for row in queryset.model.objects.filter(pk__in=keys).order_by()}
+        # By primary key only, as Django follows a relation (the base manager; PostgreSQL still
+        # shows only the claimed organization): with the organization's condition added again
+        # the underestimate above made PostgreSQL read the organization's rows to find fifty.
+        # The keys are the organization's query's own, and each row is checked once more.
+        model = queryset.model
+        rows = {row.pk: row for row in model._base_manager.filter(pk__in=keys).order_by()}
+        organization = current_organization_or_none()
+        if organization is not None and any(
+            getattr(row, "organization_id", organization.pk) != organization.pk
+            for row in rows.values()
+        ):
+            raise CrossOrganizationRead(f"a page of {model.__name__} left {organization.slug}")
         return self._get_page([rows[key] for key in keys if key in rows], number, self)
 
 

@@ -156,3 +156,12 @@ def test_a_search_page_is_one_query_and_pages_as_before(acme, client_as):
 
     nothing = client.get("/api/v1/customers/?search=nomatchatall").json()
     assert nothing == {"count": 0, "next": None, "previous": None, "results": []}
+
+
+def test_the_schema_still_shows_the_organization_as_a_read_only_slug(client, db):
+    schema = client.get("/api/v1/schema/", {"format": "json"}).json()
+    for resource in ("Customer", "Driver", "Route", "RouteStop"):
+        properties = schema["components"]["schemas"][resource]["properties"]
+        assert properties["organization"] == {"type": "string", "readOnly": True}, resource
+    parameters = schema["paths"]["/api/v1/customers/"]["get"]["parameters"]
+    assert {"search", "page", "page_size", "service_day"} <= {p["name"] for p in parameters}
