@@ -304,16 +304,29 @@ def load(server: Server, path: str, token: str, seconds: float, clients: int) ->
     after_pg = cpu_seconds(backends_after)
     python = sum(after_python[pid] - before_python.get(pid, 0.0) for pid in workers)
     postgres = sum(after_pg[pid] - before_pg.get(pid, 0.0) for pid in backends_after)
-    count = len(latencies)
-    latencies.sort()
     if errors:
-        raise SystemExit(f"{path}: {len(errors)} of {count} requests failed ({set(errors)})")
+        raise SystemExit(
+            f"{path}: {len(errors)} of {len(latencies)} requests failed ({set(errors)})"
+        )
     return {
-        "rps": count / elapsed,
+        "requests": len(latencies),
+        "latencies": latencies,
+        "elapsed": elapsed,
+        "python_s": python,
+        "postgres_s": postgres,
+    }
+
+
+def combine(runs: list[dict]) -> dict:
+    """One figure set from several rounds: totals over all of them, latencies pooled."""
+    count = sum(run["requests"] for run in runs)
+    latencies = sorted(value for run in runs for value in run["latencies"])
+    return {
+        "rps": count / sum(run["elapsed"] for run in runs),
         "p50": latencies[count // 2] * 1000,
         "p99": latencies[min(count - 1, int(count * 0.99))] * 1000,
-        "python": python * 1000 / count,
-        "postgres": postgres * 1000 / count,
+        "python": sum(run["python_s"] for run in runs) * 1000 / count,
+        "postgres": sum(run["postgres_s"] for run in runs) * 1000 / count,
         "requests": count,
     }
 
@@ -397,7 +410,8 @@ def main() -> int:
     parser.add_argument("--server-url", help="libpq URI of the server's maintenance database")
     parser.add_argument("--organizations", type=int, default=200)
     parser.add_argument("--customers", type=int, default=5000, help="per organization")
-    parser.add_argument("--seconds", type=float, default=10, help="per endpoint and database")
+    parser.add_argument("--seconds", type=float, default=12, help="per endpoint and database")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the databases")
     parser.add_argument("--clients", type=int, default=2, help="concurrent client threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--baseline-ref", help="also serve the shared database with this git ref")
@@ -453,14 +467,21 @@ def main() -> int:
         }
         results = {}
         for endpoint, path in endpoints.items():
-            for label, (_owner, token, customer, _code) in databases.items():
-                results[(endpoint, label)] = load(
-                    by_label[label],
-                    path.format(customer=customer),
-                    token,
-                    args.seconds,
-                    args.clients,
-                )
+            # Rounds alternate the databases, so the drift of a busy machine hits them alike.
+            runs = {label: [] for label in databases}
+            for _ in range(args.rounds):
+                for label, (_owner, token, customer, _code) in databases.items():
+                    runs[label].append(
+                        load(
+                            by_label[label],
+                            path.format(customer=customer),
+                            token,
+                            args.seconds / args.rounds,
+                            args.clients,
+                        )
+                    )
+            for label, measured in runs.items():
+                results[(endpoint, label)] = combine(measured)
         for running in servers:
             running.stop()
         servers.clear()
@@ -478,7 +499,8 @@ def main() -> int:
     total = args.organizations * args.customers
     print(
         f"API at scale ({where}; gunicorn {args.workers} sync workers, {args.clients} clients, "
-        f"{args.seconds:g} s per endpoint and database; databases built in {built:.0f} s)"
+        f"{args.seconds:g} s per endpoint and database in {args.rounds} alternating rounds; "
+        f"databases built in {built:.0f} s)"
     )
     print(
         f"shared: {args.organizations} organizations x {args.customers} customers = {total:,}; "
