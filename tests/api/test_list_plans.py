@@ -157,6 +157,17 @@ def rows_read(plan: dict) -> int:
     return total
 
 
+def _by_keys(sql: str) -> bool:
+    return '"id" IN (' in sql and "LIMIT" not in sql.upper()
+
+
+def _pages(sql: str) -> int:
+    table = next(table for table in TABLES if f'FROM "{table}"' in sql)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpages FROM pg_class WHERE oid = %s::regclass", [table])
+        return cursor.fetchone()[0]
+
+
 def explain(sql: str, organization) -> dict:
     with organization_context(organization), connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
@@ -196,6 +207,10 @@ def assert_reads_what_it_returns(client, organization, url: str, *, organization
         else:
             needed = len(body["results"])
         read = rows_read(plan)
+        if _by_keys(sql) and _pages(sql) < PAGE:
+            # The page's rows by primary key, in a table of fewer pages than the page has rows:
+            # reading it whole is the cheaper plan, and PostgreSQL may rightly pick it.
+            continue
         assert read <= needed + PAGE, (
             f"{url}: the plan reads {read} rows for {needed} (more than a page beyond):\n"
             f"{sql}\n{json.dumps(plan, indent=1)}"
