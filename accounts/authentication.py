@@ -16,12 +16,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from accounts.models import User
 from accounts.selectors import api_token_for_key
 from accounts.services import api_token_record_use
 from tenants.claims import platform_access, set_claim_user
 from tenants.context import organization_context
 from tenants.models import Organization, Role
+from tenants.selectors import accepted_membership
 from tenants.services import (
     ORGANIZATION_HEADER,
     OrganizationNotFound,
@@ -59,31 +59,48 @@ class BearerTokenAuthentication(BaseAuthentication):
         # From here on the request is the token's user's: PostgreSQL shows it that account, its
         # memberships and the organizations it belongs to (tenants.claims).
         set_claim_user(api_token.user_id)
-        user = User.objects.filter(pk=api_token.user_id).first()
-        organization = Organization.objects.filter(pk=api_token.organization_id).first()
-        if user is None or organization is None:
+        # One query: the membership with its user and organization, only the columns used.
+        membership = accepted_membership(api_token.user_id, api_token.organization_id)
+        if membership is None or not membership.user.is_active:
             # The organization is hidden once the membership is gone; its slug, which the token's
             # holder knew, is still worth naming.
             with platform_access():
-                slug = (
+                slug, active = (
                     Organization.objects.filter(pk=api_token.organization_id)
-                    .values_list("slug", flat=True)
+                    .values_list("slug", "is_active")
                     .first()
+                ) or (None, True)
+            if membership is not None or active:
+                raise exceptions.AuthenticationFailed(
+                    f"this token's user is no longer an active member of organization '{slug}'; "
+                    f"ask an owner to re-invite you, then {NEW_TOKEN_HINT}"
                 )
+            membership_organization_slug = slug
+        else:
+            membership_organization_slug = membership.organization.slug
+            active = membership.organization.is_active
+        if not active:
             raise exceptions.AuthenticationFailed(
-                f"this token's user is no longer an active member of organization '{slug}'; "
-                f"ask an owner to re-invite you, then {NEW_TOKEN_HINT}"
-            )
-        api_token.user, api_token.organization = user, organization
-        if not organization.is_active:
-            raise exceptions.AuthenticationFailed(
-                f"organization '{organization.slug}' is deactivated; an operator can "
+                f"organization '{membership_organization_slug}' is deactivated; an operator can "
                 f"reactivate it in the admin"
             )
+        user, organization = membership.user, membership.organization
+        api_token.user, api_token.organization = user, organization
         named = subdomain_slug(request.get_host()) or request.META.get(ORGANIZATION_HEADER, "")
         named = named.strip()
+        if named:
+            # The request names an organization: the one resolver decides, as for sessions.
+            self._check_named_organization(request, user, organization, named)
+        request.organization = organization
+        request.organization_role = Role(membership.role)
+        with organization_context(organization):  # the token row is that organization's
+            api_token_record_use(api_token=api_token)
+        return user, api_token
+
+    @staticmethod
+    def _check_named_organization(request, user, organization, named: str) -> None:
         try:
-            resolved, membership = resolve_request_organization(request, user, default=organization)
+            resolved, _ = resolve_request_organization(request, user, default=organization)
         except OrganizationNotFound:
             if named.lower() in ("", organization.slug.lower()):  # the membership is gone
                 raise exceptions.AuthenticationFailed(
@@ -99,12 +116,6 @@ class BearerTokenAuthentication(BaseAuthentication):
                 f"drop the X-Organization header (or subdomain) or use a token for that "
                 f"organization"
             )
-
-        request.organization = organization
-        request.organization_role = Role(membership.role)
-        with organization_context(organization):  # the token row is that organization's
-            api_token_record_use(api_token=api_token)
-        return user, api_token
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

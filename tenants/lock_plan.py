@@ -164,6 +164,13 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "(the composite key added NOT VALID) and the validating scan, which grows with the "
         "table, under SHARE UPDATE EXCLUSIVE (ROW SHARE on the parent): reads and writes go on",
     ),
+    "routing.0011_organization_list_indexes": LockPlan(
+        "SHARE UPDATE EXCLUSIVE",
+        "customers, drivers, routes, route_stops",
+        True,
+        "CREATE INDEX CONCURRENTLY, one index at a time (12: the API's orderings and filters "
+        "after organization_id), one scan of its table each while reads and writes go on",
+    ),
     "billing.0006_organization_foreign_keys": LockPlan(
         "ACCESS EXCLUSIVE",
         "customers",

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
-from tenants.models import Organization
+from django.db import connection
+
+from tenants.models import Organization, OrganizationUser
+
+# What a request reads of its user and its organization (permissions, the role, the serializers'
+# organization slug); other columns load on first access. A check that reads another column on
+# every request (plan limits, the subscription) belongs here, not in a second query.
+REQUEST_USER_FIELDS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+)
+# The subscription's two columns: billing.access checks them on every API request.
+REQUEST_ORGANIZATION_FIELDS = (
+    "id",
+    "name",
+    "slug",
+    "is_active",
+    "subscription_status",
+    "trial_ends_at",
+)
 
 
 def organization_by_slug_or_id(value: str) -> Organization | None:
@@ -16,3 +41,58 @@ def organization_by_slug_or_id(value: str) -> Organization | None:
         return Organization.objects.filter(pk=uuid.UUID(value)).first()
     except ValueError:
         return Organization.objects.filter(slug__iexact=value).first()
+
+
+def accepted_membership(user_id, organization_id) -> OrganizationUser | None:
+    """The accepted membership of `user_id` in `organization_id`, with its user and organization,
+    in one query of only the columns a request reads and without ordering (the model's default
+    order joins organizations and users again); None when there is none. The organization's
+    and the user's active flags are the caller's to check: their messages differ.
+
+    Every authenticated API request asks this, so the SQL is written once (`_membership_sql`)
+    rather than compiled by the ORM each time; the instances are built as the ORM builds
+    them (`from_db`), the other columns deferred."""
+    statement, parts = _membership_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [user_id, organization_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    objects, start = [], 0
+    for model, names in parts:
+        objects.append(model.from_db(connection.alias, names, row[start : start + len(names)]))
+        start += len(names)
+    membership, user, organization = objects
+    membership.user, membership.organization = user, organization
+    return membership
+
+
+@functools.cache
+def _membership_sql():
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    wanted = (
+        (OrganizationUser, ("id", "role", "user_id", "organization_id")),
+        (user_model, REQUEST_USER_FIELDS),
+        (Organization, REQUEST_ORGANIZATION_FIELDS),
+    )
+    # from_db takes a subset of the fields in the model's own order.
+    parts = tuple(
+        (model, tuple(f.attname for f in model._meta.concrete_fields if f.attname in names))
+        for model, names in wanted
+    )
+    aliases = ("m", "u", "o")
+    columns = ", ".join(
+        f'{alias}."{model._meta.get_field(name).column}"'
+        for alias, (model, names) in zip(aliases, parts, strict=True)
+        for name in names
+    )
+    statement = (
+        f'SELECT {columns} FROM "{OrganizationUser._meta.db_table}" m '
+        f'JOIN "{user_model._meta.db_table}" u ON u."id" = m."user_id" '
+        f'JOIN "{Organization._meta.db_table}" o ON o."id" = m."organization_id" '
+        f'WHERE m."user_id" = %s AND m."organization_id" = %s '
+        f'AND (m."invitation_token" IS NULL OR m."invitation_accepted_at" IS NOT NULL) LIMIT 1'
+    )
+    return statement, parts

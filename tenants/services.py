@@ -66,7 +66,10 @@ def active_membership(user, organization: Organization) -> OrganizationUser | No
     not accepted yet."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
-    return _accepted(OrganizationUser.objects.filter(organization=organization, user=user)).first()
+    # No ordering: `.first()` would order by the model's default (organization, user), which
+    # joins both tables again for one row.
+    memberships = _accepted(OrganizationUser.objects.filter(organization=organization, user=user))
+    return next(iter(memberships.order_by()[:1]), None)
 
 
 def _accepted(memberships):
