@@ -45,8 +45,8 @@ from django.db import transaction
 from psycopg import sql
 
 from routing.legacy import BILLING_COLUMN_NAMES, has_billing_columns
-from tenants.journal import BACKWARD, FORWARD, checkpoint
-from tenants.operations import with_short_lock
+from tenants.conversion.journal import BACKWARD, FORWARD, checkpoint
+from tenants.conversion.operations import with_short_lock
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ BILLING_COLUMN_DDL = {
 assert tuple(BILLING_COLUMN_DDL) == BILLING_COLUMN_NAMES
 
 
-# The journal checkpoint (tenants.journal) saying the reverse added the columns back and writes
-# the values: a re-run after a crash goes on writing them.
+# The journal checkpoint (tenants.conversion.journal) saying the reverse added the columns back
+# and writes the values: a re-run after a crash goes on writing them.
 RESTORE_CHECKPOINT = "restore-values"
 
 
@@ -271,7 +271,8 @@ def reconstruct_sql() -> str:
 def legacy_customers_sql() -> str:
     """SQL for `customers` as it was before M001: every current column plus the eight billing
     values rebuilt by reconstruct_sql(). For the validator's row digests after M001, e.g.
-    `SELECT ... FROM (<this>) AS t` with tenants.snapshot.digest_expression(columns, "t")."""
+    `SELECT ... FROM (<this>) AS t` with
+    tenants.conversion.snapshot.digest_expression(columns, "t")."""
     billing = ", ".join(f"b.{name}" for name in BILLING_COLUMN_NAMES)
     return (
         f"SELECT customers.*, {billing} FROM customers "
@@ -504,7 +505,7 @@ def restore_billing_columns(
     back for the billing customers only, in keyset batches by id, each its own transaction; the
     billing rows M001 created are deleted last, so a crash anywhere is resumed by re-running.
     """
-    from tenants.journal import checkpoint_since_start
+    from tenants.conversion.journal import checkpoint_since_start
 
     with connection.cursor() as cursor:
         had_columns = snapshot_had_billing_columns(cursor)

@@ -2,7 +2,7 @@
 
 Which provider geocoded an address (geocoding_provider), who (geocoded_by, a user) and when
 (geocoded_at, `timestamp` holding UTC like the other legacy columns). The operations change
-the busy legacy tables the way tenants.operations does: catalog-only DDL under a short,
+the busy legacy tables the way tenants.conversion.operations does: catalog-only DDL under a short,
 retried lock_timeout; the foreign key added NOT VALID and validated without blocking writers;
 the backfill in keyset batches, each its own transaction; indexes built CONCURRENTLY.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from django.db import transaction
 from psycopg import sql
 
-from tenants.operations import (
+from tenants.conversion.operations import (
     AddForeignKeyNotValid,
     CreateIndexConcurrently,
     DatabaseOnlyOperation,

@@ -3,7 +3,7 @@
 The organization's customers, drivers, routes and stops are read in one REPEATABLE READ, READ
 ONLY transaction of the shared database, in the legacy columns, with the ids an import remapped
 given back their source's values and the eight billing columns rebuilt from the billing tables
-(tenants.legacy_rows), and written in the legacy schema (routing/legacy_schema.sql):
+(tenants.conversion.legacy_rows), and written in the legacy schema (routing/legacy_schema.sql):
 
 - `--to URI`: into an empty database, in one transaction (DDL, COPY, proof), so a failure leaves
   it empty; the proof is the digests of the written tables against the shared database's rows.
@@ -27,8 +27,8 @@ from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
 from routing.legacy_ddl import legacy_ddl
-from tenants.importing import connect_source, describe_source
-from tenants.legacy_rows import (
+from tenants.conversion.importing import connect_source, describe_source
+from tenants.conversion.legacy_rows import (
     IMPORTS_TABLE,
     WRITE_ORDER,
     digest_of,
@@ -36,7 +36,7 @@ from tenants.legacy_rows import (
     organization_legacy_rows,
     table_relation,
 )
-from tenants.snapshot import pin_digest_settings
+from tenants.conversion.snapshot import pin_digest_settings
 
 
 class ExportRefused(Exception):

@@ -3,8 +3,8 @@
 1. The source is read in one REPEATABLE READ, READ ONLY transaction (it may stay in use and is
    never written): its schema checked column by column against the legacy contract
    (routing.legacy, with or without the billing columns), per table its row count and checksum
-   (tenants.snapshot's digests) taken, and every row streamed with COPY into temporary tables of
-   the import's session in the shared database.
+   (tenants.conversion.snapshot's digests) taken, and every row streamed with COPY into temporary
+   tables of the import's session in the shared database.
 2. In the shared database, one transaction (the whole import is atomic: a crash, kill -9 or a
    lost connection leaves nothing but what PostgreSQL rolls back, and running the command again
    starts afresh): the staged rows are checked (duplicate ids, references to rows the source
@@ -15,7 +15,7 @@
    metadata M015/M016 backfill and the billing values moved into service plans, agreements and
    payment methods by M001's own statements (billing.legacy).
 3. The proof, in the same transaction: per table the imported rows (ids mapped back,
-   tenants.legacy_rows) give the source's row count and checksum, and the billing tables
+   tenants.conversion.legacy_rows) give the source's row count and checksum, and the billing tables
    rebuild the source's billing values; otherwise the transaction is rolled back.
 
 Online: the import takes ROW EXCLUSIVE on the shared tables (plain INSERTs) and row locks on its
@@ -48,7 +48,7 @@ from routing.legacy import (
     LEGACY_COLUMNS,
     inspect_legacy_schema,
 )
-from tenants.legacy_rows import (
+from tenants.conversion.legacy_rows import (
     BILLING_DIGEST_COLUMNS,
     ID_MAP_TABLE,
     ID_REFERENCES,
@@ -61,7 +61,7 @@ from tenants.legacy_rows import (
     organization_legacy_rows,
     table_relation,
 )
-from tenants.snapshot import pin_digest_settings
+from tenants.conversion.snapshot import pin_digest_settings
 
 IMPORT_LOCK_TIMEOUT = "10s"
 APPLICATION_NAME = "import_organization"

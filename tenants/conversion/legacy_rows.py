@@ -7,7 +7,7 @@ tenancy_import_id_map (organization, table, source id, imported id). organizatio
 gives the organization's rows of a legacy table with every id and reference mapped back to the
 source's, in the legacy columns (the contract of routing.legacy), and on customers the eight
 billing values rebuilt from the billing tables (billing.legacy.reconstruct_sql) when wanted.
-Digests are tenants.snapshot's: the same 64-bit row hash, summed, over the same row text.
+Digests are tenants.conversion.snapshot's: the same 64-bit row hash, summed, over the same row text.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from psycopg import sql
 
 from billing.legacy import reconstruct_sql
 from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_COLUMNS, LEGACY_TABLES
-from tenants.snapshot import checksum_expression, digest_expression
+from tenants.conversion.snapshot import checksum_expression, digest_expression
 
 IMPORTS_TABLE = "tenancy_imports"
 ID_MAP_TABLE = "tenancy_import_id_map"
@@ -110,7 +110,7 @@ BILLING_DIGEST_COLUMNS = ["customer_id", *BILLING_COLUMN_NAMES]
 
 def digest_of(cursor, relation: sql.Composable, columns: list[str]) -> dict:
     """Row count and order-independent checksum of `relation` over `columns` (the caller has
-    pinned the digest settings, tenants.snapshot.pin_digest_settings)."""
+    pinned the digest settings, tenants.conversion.snapshot.pin_digest_settings)."""
     cursor.execute(
         sql.SQL("SELECT count(*), {} FROM ({}) AS t").format(
             checksum_expression(digest_expression(columns, "t")), relation
