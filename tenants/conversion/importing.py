@@ -41,7 +41,8 @@ from django.utils import timezone
 from psycopg import sql
 
 from billing.legacy import PLAN_FREQUENCIES, _move
-from geocoding.metadata import BACKFILL_PROVIDER
+from geocoding.metadata import COORDINATES as GEOCODING_COORDINATES
+from geocoding.metadata import backfilled_values
 from routing.legacy import (
     BILLING_COLUMN_NAMES,
     BILLING_COLUMNS,
@@ -67,11 +68,6 @@ IMPORT_LOCK_TIMEOUT = "10s"
 APPLICATION_NAME = "import_organization"
 MAX_NAMED = 5
 PROGRESS_SECONDS = 5.0
-# Per table with geocoding metadata: its coordinates (geocoding.metadata's backfill).
-GEOCODED = {
-    "customers": ("latitude", "longitude"),
-    "drivers": ("start_latitude", "start_longitude"),
-}
 
 
 class ImportRefused(Exception):
@@ -481,16 +477,11 @@ def _mapped_select(table: str, organization_id: str) -> tuple[sql.Composable, sq
         else:
             selected.append(sql.SQL("s.{}").format(sql.Identifier(name)))
     selected.append(sql.SQL("{}::uuid").format(sql.Literal(organization_id)))
-    if table in GEOCODED:
-        latitude, longitude = (sql.Identifier("s", column) for column in GEOCODED[table])
-        has_coordinates = sql.SQL("{} IS NOT NULL AND {} IS NOT NULL").format(latitude, longitude)
-        target += [sql.Identifier("geocoding_provider"), sql.Identifier("geocoded_at")]
-        selected += [
-            sql.SQL("CASE WHEN {} THEN {} END").format(
-                has_coordinates, sql.Literal(BACKFILL_PROVIDER)
-            ),
-            sql.SQL("CASE WHEN {} THEN s.created_at END").format(has_coordinates),
-        ]
+    if table in GEOCODING_COORDINATES:
+        # The M015/M016 backfill's values, written with the row instead of backfilled after.
+        for column, value in backfilled_values(table, "s"):
+            target.append(sql.Identifier(column))
+            selected.append(value)
     query = sql.SQL("SELECT {} FROM {} AS s{}").format(
         sql.SQL(", ").join(selected), sql.Identifier(staged(table)), sql.Composed(joins)
     )
