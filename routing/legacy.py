@@ -124,6 +124,14 @@ BILLING_COLUMNS: tuple[Column, ...] = _columns(
 BILLING_COLUMN_NAMES = tuple(column.name for column in BILLING_COLUMNS)
 
 
+def legacy_column_names(table: str, *, billing: bool) -> list[str]:
+    """The contract's columns of `table`, plus the eight billing columns on customers."""
+    columns = [column.name for column in LEGACY_COLUMNS[table]]
+    if table == "customers" and billing:
+        columns += BILLING_COLUMN_NAMES
+    return columns
+
+
 def has_billing_columns(cursor) -> bool:
     """Whether customers (in the current schema) has the billing columns of plan step M001."""
     cursor.execute(

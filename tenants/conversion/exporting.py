@@ -26,13 +26,13 @@ import psycopg
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
+from routing.legacy import legacy_column_names
 from routing.legacy_ddl import legacy_ddl
 from tenants.conversion.importing import connect_source, describe_source
 from tenants.conversion.legacy_rows import (
     IMPORTS_TABLE,
     WRITE_ORDER,
     digest_of,
-    legacy_column_names,
     organization_legacy_rows,
     table_relation,
 )

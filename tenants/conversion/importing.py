@@ -48,6 +48,7 @@ from routing.legacy import (
     BILLING_COLUMNS,
     LEGACY_COLUMNS,
     inspect_legacy_schema,
+    legacy_column_names,
 )
 from tenants.conversion.legacy_rows import (
     BILLING_DIGEST_COLUMNS,
@@ -58,7 +59,6 @@ from tenants.conversion.legacy_rows import (
     WRITE_ORDER,
     billing_rows_of,
     digest_of,
-    legacy_column_names,
     organization_legacy_rows,
     table_relation,
 )

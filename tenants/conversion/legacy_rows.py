@@ -15,7 +15,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from billing.legacy import reconstruct_sql
-from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_COLUMNS, LEGACY_TABLES
+from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_TABLES, legacy_column_names
 from tenants.conversion.snapshot import checksum_expression, digest_expression
 
 IMPORTS_TABLE = "tenancy_imports"
@@ -40,14 +40,6 @@ PARENT_REFERENCES = (
     ("route_stops", "route_id", "routes", False),
     ("route_stops", "customer_id", "customers", False),
 )
-
-
-def legacy_column_names(table: str, *, billing: bool) -> list[str]:
-    """The contract's columns of `table`, plus the eight billing columns on customers."""
-    columns = [column.name for column in LEGACY_COLUMNS[table]]
-    if table == "customers" and billing:
-        columns += BILLING_COLUMN_NAMES
-    return columns
 
 
 def organization_legacy_rows(

@@ -18,13 +18,13 @@ import time
 from django.db import DatabaseError, OperationalError, connections, transaction
 from psycopg import sql
 
+from routing.legacy import legacy_column_names
 from tenants.conversion.legacy_rows import (
     BILLING_DIGEST_COLUMNS,
     IMPORTS_TABLE,
     WRITE_ORDER,
     billing_rows_of,
     digest_of,
-    legacy_column_names,
     organization_legacy_rows,
 )
 from tenants.conversion.snapshot import pin_digest_settings
