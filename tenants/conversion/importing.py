@@ -40,7 +40,7 @@ from django.urls import reverse
 from django.utils import timezone
 from psycopg import sql
 
-from billing.legacy import PLAN_FREQUENCIES, _move
+from billing.legacy import _move, any_billing_value, move_preview_sql
 from geocoding.metadata import COORDINATES as GEOCODING_COORDINATES
 from geocoding.metadata import backfilled_values
 from routing.legacy import (
@@ -399,21 +399,8 @@ def _billing_preview(cursor, state: SourceState) -> dict[str, int]:
             "agreements": 0,
             "payment methods": 0,
         }
-    frequencies = sql.SQL(", ").join(map(sql.Literal, PLAN_FREQUENCIES))
-    cursor.execute(
-        sql.SQL(
-            "SELECT count(*) FILTER (WHERE num_nonnulls({all}) > 0), "
-            "count(DISTINCT (billing_frequency, service_rate)) FILTER (WHERE billing_frequency "
-            "IN ({frequencies})), "
-            "count(*) FILTER (WHERE num_nonnulls(service_rate, billing_frequency, rate_notes) > 0),"
-            " count(*) FILTER (WHERE num_nonnulls(payment_method_type, stripe_customer_id, "
-            "stripe_payment_method_id, payment_last_four, payment_brand) > 0) FROM {customers}"
-        ).format(
-            all=sql.SQL(", ").join(map(sql.Identifier, BILLING_COLUMN_NAMES)),
-            frequencies=frequencies,
-            customers=sql.Identifier(staged("customers")),
-        )
-    )
+    # M001's own conditions, over the staged source customers.
+    cursor.execute(move_preview_sql(staged("customers")))
     billed, plans, agreements, payments = cursor.fetchone()
     return {
         "customers with billing values": billed,
@@ -733,10 +720,11 @@ def _move_billing(cursor, organization_id: str) -> None:
             "CREATE TEMPORARY TABLE import_billing_customers ON COMMIT DROP AS "
             "SELECT coalesce(m.imported_id, s.id) AS id, {organization}::uuid AS organization_id,"
             " s.created_at, {names} FROM {staged} s LEFT JOIN {map} m ON m.source_id = s.id "
-            "WHERE num_nonnulls({names}) > 0"
+            "WHERE {moved}"
         ).format(
             organization=sql.Literal(organization_id),
             names=names,
+            moved=sql.SQL(any_billing_value("s")),
             staged=sql.Identifier(staged("customers")),
             map=sql.Identifier(id_map("customers")),
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from billing.legacy import reconstruct_sql
+from billing.legacy import any_billing_value, reconstruct_sql
 from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_TABLES, legacy_column_names
 from tenants.conversion.snapshot import checksum_expression, digest_expression
 
@@ -92,9 +92,8 @@ def billing_rows_of(relation: sql.Composable) -> sql.Composable:
     billing value: customer id and the eight values, what M001 moved."""
     columns = sql.SQL(", ").join(sql.Identifier("c", name) for name in BILLING_COLUMN_NAMES)
     return sql.SQL(
-        "SELECT c.id AS customer_id, {columns} FROM ({relation}) AS c "
-        "WHERE num_nonnulls({columns}) > 0"
-    ).format(columns=columns, relation=relation)
+        "SELECT c.id AS customer_id, {columns} FROM ({relation}) AS c WHERE {moved}"
+    ).format(columns=columns, relation=relation, moved=sql.SQL(any_billing_value("c")))
 
 
 BILLING_DIGEST_COLUMNS = ["customer_id", *BILLING_COLUMN_NAMES]
