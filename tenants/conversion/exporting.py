@@ -26,7 +26,7 @@ import psycopg
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
-from routing.legacy import legacy_column_names
+from routing.legacy import alembic_revision, legacy_column_names
 from routing.legacy_ddl import legacy_ddl
 from tenants.conversion.importing import connect_source, describe_source
 from tenants.conversion.legacy_rows import (
@@ -147,12 +147,7 @@ def _legacy_variant(cursor, organization) -> tuple[bool, str | None]:
     if row is not None:
         return bool(row[0]), row[1]
     if organization.slug == DEFAULT_ORGANIZATION_SLUG:
-        cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
-        revision = None
-        if cursor.fetchone()[0]:
-            cursor.execute("SELECT string_agg(version_num, ',') FROM alembic_version")
-            revision = cursor.fetchone()[0]
-        return snapshot_had_billing_columns(cursor), revision
+        return snapshot_had_billing_columns(cursor), alembic_revision(cursor)
     return True, None
 
 
