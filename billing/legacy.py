@@ -45,8 +45,8 @@ from django.db import transaction
 from psycopg import sql
 
 from routing.legacy import BILLING_COLUMN_NAMES, has_billing_columns
-from tenants.journal import BACKWARD, FORWARD, checkpoint
-from tenants.operations import with_short_lock
+from tenants.conversion.journal import BACKWARD, FORWARD, checkpoint
+from tenants.conversion.operations import with_short_lock
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ BILLING_COLUMN_DDL = {
 assert tuple(BILLING_COLUMN_DDL) == BILLING_COLUMN_NAMES
 
 
-# The journal checkpoint (tenants.journal) saying the reverse added the columns back and writes
-# the values: a re-run after a crash goes on writing them.
+# The journal checkpoint (tenants.conversion.journal) saying the reverse added the columns back
+# and writes the values: a re-run after a crash goes on writing them.
 RESTORE_CHECKPOINT = "restore-values"
 
 
@@ -144,11 +144,36 @@ DROP TABLE IF EXISTS {CHANGES_TABLE};
 """
 
 _FREQUENCIES = ", ".join(f"'{frequency}'" for frequency in PLAN_FREQUENCIES)
-_ANY_AGREEMENT_VALUE = "num_nonnulls(c.service_rate, c.billing_frequency, c.rate_notes) > 0"
-_ANY_PAYMENT_VALUE = (
-    "num_nonnulls(c.payment_method_type, c.stripe_customer_id, c.stripe_payment_method_id, "
-    "c.payment_last_four, c.payment_brand) > 0"
-)
+
+
+def _any_value(alias: str, columns: tuple[str, ...]) -> str:
+    return f"num_nonnulls({', '.join(f'{alias}.{column}' for column in columns)}) > 0"
+
+
+# A customer gets an agreement when it has one of these values, a payment method likewise.
+_ANY_AGREEMENT_VALUE = _any_value("c", AGREEMENT_COLUMNS)
+_ANY_PAYMENT_VALUE = _any_value("c", PAYMENT_COLUMNS)
+
+
+def any_billing_value(alias: str) -> str:
+    """SQL: the legacy customer `alias` has a billing value (one of the eight), so M001 moves it."""
+    return _any_value(alias, AGREEMENT_COLUMNS + PAYMENT_COLUMNS)
+
+
+def move_preview_sql(customers: str) -> str:
+    """SQL counting what the move would create from the legacy customers of the relation
+    `customers` (carrying the eight billing columns) into an organization that has none yet:
+    one row, (customers with billing values, service plans, agreements, payment methods)."""
+    return f"""
+        SELECT count(*) FILTER (WHERE {any_billing_value("c")}),
+               count(DISTINCT (c.billing_frequency, c.service_rate))
+                   FILTER (WHERE c.billing_frequency IN ({_FREQUENCIES})),
+               count(*) FILTER (WHERE {_ANY_AGREEMENT_VALUE}),
+               count(*) FILTER (WHERE {_ANY_PAYMENT_VALUE})
+        FROM {customers} c
+    """
+
+
 # The legacy plan a customer's (organization, frequency, rate) maps to.
 _LEGACY_PLAN_MATCH = f"""
     SELECT p.id FROM service_plans p JOIN {PLAN_MARKER_TABLE} lp ON lp.service_plan_id = p.id
@@ -271,7 +296,8 @@ def reconstruct_sql() -> str:
 def legacy_customers_sql() -> str:
     """SQL for `customers` as it was before M001: every current column plus the eight billing
     values rebuilt by reconstruct_sql(). For the validator's row digests after M001, e.g.
-    `SELECT ... FROM (<this>) AS t` with tenants.snapshot.digest_expression(columns, "t")."""
+    `SELECT ... FROM (<this>) AS t` with
+    tenants.conversion.snapshot.digest_expression(columns, "t")."""
     billing = ", ".join(f"b.{name}" for name in BILLING_COLUMN_NAMES)
     return (
         f"SELECT customers.*, {billing} FROM customers "
@@ -504,7 +530,7 @@ def restore_billing_columns(
     back for the billing customers only, in keyset batches by id, each its own transaction; the
     billing rows M001 created are deleted last, so a crash anywhere is resumed by re-running.
     """
-    from tenants.journal import checkpoint_since_start
+    from tenants.conversion.journal import checkpoint_since_start
 
     with connection.cursor() as cursor:
         had_columns = snapshot_had_billing_columns(cursor)

@@ -2,7 +2,7 @@
 
 Which provider geocoded an address (geocoding_provider), who (geocoded_by, a user) and when
 (geocoded_at, `timestamp` holding UTC like the other legacy columns). The operations change
-the busy legacy tables the way tenants.operations does: catalog-only DDL under a short,
+the busy legacy tables the way tenants.conversion.operations does: catalog-only DDL under a short,
 retried lock_timeout; the foreign key added NOT VALID and validated without blocking writers;
 the backfill in keyset batches, each its own transaction; indexes built CONCURRENTLY.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from django.db import transaction
 from psycopg import sql
 
-from tenants.operations import (
+from tenants.conversion.operations import (
     AddForeignKeyNotValid,
     CreateIndexConcurrently,
     DatabaseOnlyOperation,
@@ -24,6 +24,38 @@ from tenants.operations import (
 # The plan's backfill: rows with coordinates were geocoded by OpenStreetMap when created.
 BACKFILL_PROVIDER = "openstreetmap"
 COLUMNS = ("geocoding_provider", "geocoded_by", "geocoded_at")
+# Per table with geocoding metadata (M015 customers, M016 drivers): its coordinate columns.
+COORDINATES = {
+    "customers": ("latitude", "longitude"),
+    "drivers": ("start_latitude", "start_longitude"),
+}
+
+
+def has_coordinates(table: str, alias: str | None = None) -> sql.Composable:
+    """The backfill's condition on a row of `table` (read as `alias`, if given)."""
+    latitude, longitude = (
+        sql.Identifier(alias, column) if alias else sql.Identifier(column)
+        for column in COORDINATES[table]
+    )
+    return sql.SQL("{} IS NOT NULL AND {} IS NOT NULL").format(latitude, longitude)
+
+
+def backfilled_values(table: str, alias: str) -> list[tuple[str, sql.Composable]]:
+    """(column, value) the backfill gives a legacy row of `table` read as `alias`, for rows
+    written with their metadata at once (import_organization) instead of backfilled after."""
+    condition = has_coordinates(table, alias)
+    return [
+        (
+            "geocoding_provider",
+            sql.SQL("CASE WHEN {} THEN {} END").format(condition, sql.Literal(BACKFILL_PROVIDER)),
+        ),
+        (
+            "geocoded_at",
+            sql.SQL("CASE WHEN {} THEN {} END").format(
+                condition, sql.Identifier(alias, "created_at")
+            ),
+        ),
+    ]
 
 
 class AddGeocodingColumns(DatabaseOnlyOperation):
@@ -61,8 +93,6 @@ def backfill_geocoding_metadata(
     connection,
     table: str,
     *,
-    latitude: str,
-    longitude: str,
     pages_per_batch: int = 1000,
     progress: Callable[[str], None] | None = None,
 ) -> int:
@@ -80,11 +110,9 @@ def backfill_geocoding_metadata(
     """
     update_batch = sql.SQL(
         "UPDATE {table} SET geocoding_provider = %s, geocoded_at = created_at "
-        "WHERE ctid >= %s::tid AND ctid < %s::tid AND {lat} IS NOT NULL AND {lon} IS NOT NULL "
+        "WHERE ctid >= %s::tid AND ctid < %s::tid AND {has_coordinates} "
         "AND geocoding_provider IS NULL AND geocoded_at IS NULL"
-    ).format(
-        table=sql.Identifier(table), lat=sql.Identifier(latitude), lon=sql.Identifier(longitude)
-    )
+    ).format(table=sql.Identifier(table), has_coordinates=has_coordinates(table))
     updated, first_page = 0, 0
     while first_page < _page_count(connection, table):
         last_page = first_page + pages_per_batch
@@ -107,9 +135,7 @@ def _page_count(connection, table: str) -> int:
         return cursor.fetchone()[0]
 
 
-def geocoding_metadata_operations(
-    *, model_name: str, table: str, latitude: str, longitude: str, related_name: str
-) -> list:
+def geocoding_metadata_operations(*, model_name: str, table: str, related_name: str) -> list:
     """Plan steps M015 (customers) / M016 (drivers) for one table, for a non-atomic migration."""
     from django.conf import settings
     from django.db import migrations, models
@@ -120,9 +146,7 @@ def geocoding_metadata_operations(
     geocoded_by_index = f"idx_{table}_geocoded_by"
 
     def backfill(apps, schema_editor):
-        backfill_geocoding_metadata(
-            schema_editor.connection, table, latitude=latitude, longitude=longitude, progress=print
-        )
+        backfill_geocoding_metadata(schema_editor.connection, table, progress=print)
 
     return [
         migrations.SeparateDatabaseAndState(

@@ -33,11 +33,11 @@ def _operator_error(error: Exception) -> tuple[str | None, int]:
 
     from billing.legacy import BillingMoveIncomplete
     from routing.operations import LegacySchemaMismatch
-    from tenants.operations import LockNotAcquired
+    from tenants.conversion.operations import LockNotAcquired
 
     if isinstance(error, LockNotAcquired | LegacySchemaMismatch | BillingMoveIncomplete):
         return str(error), EXIT_FAILED
-    from tenants.diagnosis import describe, is_connection_failure
+    from tenants.conversion.diagnosis import describe, is_connection_failure
 
     # "cannot connect" only when no connection was ever made: the connection is closed by the
     # time the error gets here (the owner's is closed on the way out), so that says nothing.

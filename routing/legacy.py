@@ -124,6 +124,14 @@ BILLING_COLUMNS: tuple[Column, ...] = _columns(
 BILLING_COLUMN_NAMES = tuple(column.name for column in BILLING_COLUMNS)
 
 
+def legacy_column_names(table: str, *, billing: bool) -> list[str]:
+    """The contract's columns of `table`, plus the eight billing columns on customers."""
+    columns = [column.name for column in LEGACY_COLUMNS[table]]
+    if table == "customers" and billing:
+        columns += BILLING_COLUMN_NAMES
+    return columns
+
+
 def has_billing_columns(cursor) -> bool:
     """Whether customers (in the current schema) has the billing columns of plan step M001."""
     cursor.execute(
@@ -220,11 +228,18 @@ def inspect_legacy_schema(cursor, *, count_rows: bool = False) -> LegacySchemaRe
         for table in LEGACY_TABLES:
             cursor.execute(f'SELECT count(*) FROM "{table}"')
             report.row_counts[table] = cursor.fetchone()[0]
-        cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
-        if cursor.fetchone()[0]:
-            cursor.execute("SELECT string_agg(version_num, ',') FROM alembic_version")
-            report.alembic_revision = cursor.fetchone()[0]
+        report.alembic_revision = alembic_revision(cursor)
     return report
+
+
+def alembic_revision(cursor) -> str | None:
+    """The legacy application's Alembic revision(s) in this schema, comma-separated; None
+    without an alembic_version table."""
+    cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        return None
+    cursor.execute("SELECT string_agg(version_num, ',') FROM alembic_version")
+    return cursor.fetchone()[0]
 
 
 def _column_differences(

@@ -9,11 +9,9 @@ class TenantsConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
-        from tenants import (
-            checks,  # noqa: F401  (registers the system checks)
-            diagnosis,  # noqa: F401  (remembers whether a connection was made)
-        )
+        from tenants import checks  # noqa: F401  (registers the system checks)
         from tenants.connection import install
+        from tenants.conversion import diagnosis  # noqa: F401  (remembers whether a connection was made)
         from tenants.verification import after_migrate
 
         # Every connection, of every thread, puts the verified claim on its transactions.

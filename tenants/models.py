@@ -204,7 +204,7 @@ class LegacySnapshot(models.Model):
     """Per legacy table, what it held just before the SaaS migration changed anything.
 
     The per-row digests behind `checksum` live in tenancy_snapshot_rows_<table> (see
-    tenants.snapshot); validate_tenancy compares the live tables against both.
+    tenants.conversion.snapshot); validate_tenancy compares the live tables against both.
     """
 
     table_name = models.CharField(max_length=63, primary_key=True)

@@ -18,16 +18,20 @@ would scan its table. `organization_id = ANY ((SELECT tenancy_organizations())::
 condition; the function runs once per statement, as an InitPlan.
 
 Every DDL statement here is catalog-only and takes ACCESS EXCLUSIVE on its table for
-milliseconds: it runs through tenants.operations.run_ddl_with_short_lock (short lock_timeout,
-retried), one table per transaction, so a long-running query delays it instead of it queueing
-every writer behind itself.
+milliseconds: it runs through tenants.conversion.operations.run_ddl_with_short_lock (short
+lock_timeout, retried), one table per transaction, so a long-running query delays it instead of
+it queueing every writer behind itself.
 """
 
 from __future__ import annotations
 
 from psycopg import sql
 
-from tenants.operations import column_exists, default_organization_id, run_ddl_with_short_lock
+from tenants.conversion.operations import (
+    column_exists,
+    default_organization_id,
+    run_ddl_with_short_lock,
+)
 
 # The tables the old application writes: their organization_id has a column DEFAULT (the
 # default organization) until contract_tenancy drops it.

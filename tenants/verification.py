@@ -80,7 +80,7 @@ OWNER_ONLY_TABLES = (
     # import_organization's bookkeeping (tenants.0011): sources, proofs, remapped ids.
     "tenancy_imports",
     "tenancy_import_id_map",
-    # Every step of migrate and rollback_tenancy as it happened (tenants.journal).
+    # Every step of migrate and rollback_tenancy as it happened (tenants.conversion.journal).
     "tenancy_migration_journal",
 )
 OWNER_ONLY_PREFIXES = ("tenancy_snapshot_rows_",)

@@ -7,7 +7,7 @@ agreement or a payment method can only belong to a customer of its own organizat
 PostgreSQL refuses the rest whoever writes it. The target is routing.0009's unique key.
 (service_plan_id is billing.0007's: global templates belong to no organization.)
 
-Locks, per key (tenants.operations.AddOrganizationForeignKey): SHARE ROW EXCLUSIVE on the
+Locks, per key (tenants.conversion.operations.AddOrganizationForeignKey): SHARE ROW EXCLUSIVE on the
 billing table and on customers for milliseconds (ADD ... NOT VALID, 50 ms lock_timeout,
 retried): the old application's writes to customers wait at most that long; then the
 validating scan of the billing table under SHARE UPDATE EXCLUSIVE (ROW SHARE on customers:
@@ -21,7 +21,7 @@ composite key dropped.
 
 from django.db import migrations
 
-from tenants.operations import AddOrganizationForeignKey
+from tenants.conversion.operations import AddOrganizationForeignKey
 
 ACTIONS = "ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED"
 

@@ -28,7 +28,7 @@ dropped (catalog-only, short lock). Idempotent: CREATE OR REPLACE, DROP ... IF E
 
 from django.db import migrations
 
-from tenants.operations import run_ddl_with_short_lock
+from tenants.conversion.operations import run_ddl_with_short_lock
 
 FUNCTIONS = """
 CREATE OR REPLACE FUNCTION agreements_service_plan_in_organization() RETURNS trigger

@@ -9,7 +9,7 @@ whether that customer had a current agreement (an oracle across organizations). 
 composite foreign key answers first, the same way for every id. It is also the shape a table
 distributed by organization needs (docs/scale-out.md).
 
-Locks (tenants.operations.ReplaceUniqueIndexConcurrently), per index: the new index built
+Locks (tenants.conversion.operations.ReplaceUniqueIndexConcurrently), per index: the new index built
 CONCURRENTLY under a temporary name (SHARE UPDATE EXCLUSIVE, reads and writes go on), the old
 one dropped CONCURRENTLY, the new one renamed (SHARE UPDATE EXCLUSIVE for milliseconds, 50 ms
 lock_timeout, retried). Neither table is the old application's.
@@ -19,7 +19,7 @@ atomic = False; idempotent. Reverse: the same, back to customer_id alone.
 
 from django.db import migrations, models
 
-from tenants.operations import ReplaceUniqueIndexConcurrently
+from tenants.conversion.operations import ReplaceUniqueIndexConcurrently
 
 AGREEMENT_CONDITION = models.Q(end_date__isnull=True)
 PAYMENT_CONDITION = models.Q(is_primary=True, is_active=True)

@@ -20,7 +20,7 @@ aggregated rows stay, as ordinary rows).
 
 from django.db import migrations, models
 
-from tenants.operations import CreateIndexConcurrently
+from tenants.conversion.operations import CreateIndexConcurrently
 
 AGGREGATED_UPDATES = """
 CREATE OR REPLACE FUNCTION usage_tracking_reject_change() RETURNS trigger

@@ -18,7 +18,7 @@ import django.db.models.functions.datetime
 import uuid
 from django.db import migrations, models
 
-from tenants.operations import run_ddl_with_short_lock
+from tenants.conversion.operations import run_ddl_with_short_lock
 from tenants.rls import disable_row_level_security, enable_row_level_security
 
 TABLE = "billing_webhook_events"

@@ -24,7 +24,7 @@ catalog-only.
 
 from django.db import migrations
 
-from tenants.operations import organization_column_operations
+from tenants.conversion.operations import organization_column_operations
 
 
 class Migration(migrations.Migration):

@@ -12,7 +12,7 @@ idempotent, so an interrupted run resumes. Reverse: all catalog-only.
 
 from django.db import migrations
 
-from tenants.operations import organization_column_operations
+from tenants.conversion.operations import organization_column_operations
 
 
 class Migration(migrations.Migration):

@@ -41,7 +41,5 @@ class Migration(migrations.Migration):
     operations = geocoding_metadata_operations(
         model_name="customer",
         table="customers",
-        latitude="latitude",
-        longitude="longitude",
         related_name="geocoded_customers",
     )

@@ -29,7 +29,5 @@ class Migration(migrations.Migration):
     operations = geocoding_metadata_operations(
         model_name="driver",
         table="drivers",
-        latitude="start_latitude",
-        longitude="start_longitude",
         related_name="geocoded_drivers",
     )

@@ -18,7 +18,7 @@ Reverse: DROP CONSTRAINT (catalog-only, short lock), which drops the index.
 
 from django.db import migrations
 
-from tenants.operations import AddUniqueKeyConcurrently
+from tenants.conversion.operations import AddUniqueKeyConcurrently
 
 KEYED = ("drivers", "customers", "routes")
 

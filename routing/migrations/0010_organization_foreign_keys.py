@@ -14,7 +14,7 @@ write, and stand in the way of distributing the tables by organization (docs/sca
 Their names and definitions are kept in a COMMENT on the composite key; the reverse puts them
 back exactly.
 
-Locks, per key, one at a time (tenants.operations.AddOrganizationForeignKey): SHARE ROW
+Locks, per key, one at a time (tenants.conversion.operations.AddOrganizationForeignKey): SHARE ROW
 EXCLUSIVE on the table and its parent for milliseconds (ADD ... NOT VALID, 50 ms lock_timeout,
 retried), then the validating scan under SHARE UPDATE EXCLUSIVE on the table and ROW SHARE on
 the parent (reads and writes go on: about 4 s for 1,000,000 route_stops measured), then ACCESS
@@ -30,7 +30,7 @@ dropped: there is never a moment without one.
 
 from django.db import migrations
 
-from tenants.operations import AddOrganizationForeignKey
+from tenants.conversion.operations import AddOrganizationForeignKey
 
 # (table, column, parent, actions, the plain key legacy_schema.sql creates)
 FOREIGN_KEYS = (

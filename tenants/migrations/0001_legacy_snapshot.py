@@ -1,7 +1,7 @@
 """Record the pre-migration snapshot of the legacy tables, before any of them changes.
 
 Per legacy table: row count, an order-independent content checksum of the legacy columns
-(billing columns included where they exist) and every row's digest (tenants.snapshot), so that
+(billing columns included where they exist) and every row's digest (tenants.conversion.snapshot), so that
 validate_tenancy can prove afterwards that no row was lost or changed.
 
 Locks: ACCESS SHARE on each legacy table while it is read (plain SELECTs): the old application
@@ -13,14 +13,14 @@ import django.db.models.functions.datetime
 
 
 def take_snapshot(apps, schema_editor):
-    from tenants.snapshot import take_snapshot
+    from tenants.conversion.snapshot import take_snapshot
 
     with schema_editor.connection.cursor() as cursor:
         take_snapshot(cursor)
 
 
 def drop_snapshot(apps, schema_editor):
-    from tenants.snapshot import drop_snapshot
+    from tenants.conversion.snapshot import drop_snapshot
 
     with schema_editor.connection.cursor() as cursor:
         drop_snapshot(cursor)

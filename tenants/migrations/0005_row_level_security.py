@@ -17,7 +17,7 @@ application role (it owns no table), and not the owner, which ENABLE leaves out.
 
 Locks: ALTER TABLE ... ENABLE ROW LEVEL SECURITY and CREATE POLICY take ACCESS EXCLUSIVE on the
 table, for milliseconds (catalog-only, nothing is scanned or rewritten). Each table gets one
-short transaction of its own through tenants.operations.run_ddl_with_short_lock (lock_timeout
+short transaction of its own through tenants.conversion.operations.run_ddl_with_short_lock (lock_timeout
 50ms, retried), so the statement never waits long in the lock queue and never queues the old
 application's reads and writes behind it; `atomic = False` releases each table's lock at once.
 

@@ -13,7 +13,7 @@ and the account tables behind the same boundary.
   (owner only) and Django's permission tables (platform-written).
 
 Locks: CREATE POLICY on the nine tenant tables takes ACCESS EXCLUSIVE for milliseconds, one
-table per short transaction through tenants.operations.run_ddl_with_short_lock (50 ms
+table per short transaction through tenants.conversion.operations.run_ddl_with_short_lock (50 ms
 lock_timeout, retried), exactly as tenants.0005 did: the old application's statements wait at
 most that long. The account tables are the new application's own (the old application never
 reads them); their DDL is catalog-only too. ADD COLUMN organization_id on django_admin_log

@@ -24,7 +24,7 @@ case (the original case is not kept, and resolution never depended on it).
 from django.db import migrations, models
 from django.db.models.functions import Lower
 
-from tenants.operations import CreateIndexConcurrently
+from tenants.conversion.operations import CreateIndexConcurrently
 
 
 def lower_slugs_and_subdomains(apps, schema_editor):

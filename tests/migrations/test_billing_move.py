@@ -19,7 +19,7 @@ from billing.legacy import (
     reconstruct_sql,
 )
 from routing.legacy import BILLING_COLUMN_NAMES
-from tenants.snapshot import digest_expression
+from tenants.conversion.snapshot import digest_expression
 
 pytestmark = pytest.mark.cli
 

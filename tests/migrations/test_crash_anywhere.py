@@ -1,6 +1,6 @@
 """Crash anywhere, recover either way: `migrate` and `rollback_tenancy` killed with SIGKILL.
 
-The kill points are journal rows (tenants.journal): ROUTEOPTIMIZER_CRASH_AT makes manage.py kill
+The kill points are journal rows (tenants.conversion.journal): ROUTEOPTIMIZER_CRASH_AT makes manage.py kill
 itself right after writing the row, which is real (a committed step, then nothing: no cleanup,
 no exception handler) and deterministic. For every point, the crashed database is forked twice
 (CREATE DATABASE ... TEMPLATE) and both recoveries run, side by side:
@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.cli, pytest.mark.crash]
 LEGACY_APP_TABLES = {*LEGACY_TABLES, "alembic_version", "django_migrations"}
 KILLED = -9
 
-# (command, journal point): killed right after that row is written (tenants.journal.point_of).
+# (command, journal point): killed right after that row is written (tenants.conversion.journal.point_of).
 CI_POINTS = [
     ("migrate", "forward:routing.0001_legacy_schema:start"),
     ("migrate", "forward:routing.0002_customers_organization:step-done:1"),

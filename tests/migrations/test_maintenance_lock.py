@@ -1,11 +1,11 @@
 """Before `migrate` changes anything: one maintenance command at a time, bounded waits that name
-their blocker, and nothing in the way of what the chain creates (tenants.advisory,
-tenants.preflight.chain_collisions)."""
+their blocker, and nothing in the way of what the chain creates (tenants.conversion.advisory,
+tenants.conversion.preflight.chain_collisions)."""
 
 import psycopg
 import pytest
 
-from tenants.advisory import LOCK_CLASS
+from tenants.conversion.advisory import LOCK_CLASS
 
 pytestmark = pytest.mark.cli
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_COLUMNS, LEGACY_TABLES
-from tenants.lock_plan import LIBRARY_APP_PLANS
+from tenants.conversion.lock_plan import LIBRARY_APP_PLANS
 
 pytestmark = pytest.mark.cli
 

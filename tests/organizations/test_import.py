@@ -101,7 +101,7 @@ def test_the_sample_into_demo_with_remapped_ids_and_a_second_database_without_cl
     result = shared_db.manage(*import_args(synthetic_source, "beta", "owner@beta.test"))
     assert "new ids" not in result.stdout
     # The suite's owner is a superuser: the per-row key triggers are skipped, the keys checked
-    # set-wise instead (tenants.importing._skip_row_checks).
+    # set-wise instead (tenants.conversion.importing._skip_row_checks).
     assert "foreign keys verified set-wise" in result.stdout
     beta = organization_id(shared_db, "beta")
     assert not shared_db.value(

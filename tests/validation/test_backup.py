@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tenants.backup import CannotBackup, find_pg_tools
+from tenants.conversion.backup import CannotBackup, find_pg_tools
 
 DUMP_NAME = re.compile(r"ro_scratch_[0-9a-f]{12}_\d{8}T\d{6}Z\.dump")
 

@@ -3,8 +3,8 @@ without organization_id are the primary keys (id) and those of the reference tab
 
 import pytest
 
-from tenants.distribution import keys_without_organization
-from tenants.validation import TENANT_TABLES
+from tenants.conversion.distribution import keys_without_organization
+from tenants.conversion.validation import TENANT_TABLES
 
 pytestmark = pytest.mark.cli
 

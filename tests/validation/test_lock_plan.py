@@ -1,8 +1,8 @@
-"""Every migration describes its locks in tenants.lock_plan, for tenancy_preflight to print."""
+"""Every migration describes its locks in tenants.conversion.lock_plan, for tenancy_preflight."""
 
 from django.db.migrations.loader import MigrationLoader
 
-from tenants.lock_plan import LOCK_PLAN, NO_LOCK, lock_plan_for
+from tenants.conversion.lock_plan import LOCK_PLAN, NO_LOCK, lock_plan_for
 
 LOCK_MODES = {
     NO_LOCK,
@@ -25,8 +25,9 @@ def test_every_migration_in_the_graph_has_a_lock_plan():
     )
 
     assert not undescribed, (
-        f"describe the locks of {', '.join(undescribed)} in tenants/lock_plan.py: the strongest "
-        f"lock each takes, on which table, and whether its duration grows with the table's size"
+        f"describe the locks of {', '.join(undescribed)} in tenants/conversion/lock_plan.py: the "
+        f"strongest lock each takes, on which table, and whether its duration grows with the "
+        f"table's size"
     )
 
 

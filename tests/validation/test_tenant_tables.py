@@ -1,7 +1,7 @@
 """validate_tenancy checks the tables row level security protects: the same list."""
 
+from tenants.conversion.validation import TENANT_TABLES
 from tenants.rls import tenant_tables
-from tenants.validation import TENANT_TABLES
 
 
 def test_validation_covers_every_tenant_table():

@@ -1,9 +1,11 @@
-"""backup_database: a verified custom-format pg_dump, optionally restore-tested (tenants.backup)."""
+"""backup_database: a verified custom-format pg_dump, optionally restore-tested.
+
+The work is tenants.conversion.backup's."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from tenants.backup import BackupError, backup_database
+from tenants.conversion.backup import BackupError, backup_database
 from tenants.management.base import runs_as_owner
 
 

@@ -1,12 +1,13 @@
 """The contract step: run once the old application is gone (see tenants.rls.contract_tenancy).
 
-One maintenance command at a time, like migrate (tenants.advisory: --nowait, --lock-wait)."""
+One maintenance command at a time, like migrate (tenants.conversion.advisory: --nowait,
+--lock-wait)."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
-from tenants.advisory import MaintenanceLockBusy, maintenance_lock, session_settings
-from tenants.diagnosis import describe, is_connection_failure
+from tenants.conversion.advisory import MaintenanceLockBusy, maintenance_lock, session_settings
+from tenants.conversion.diagnosis import describe, is_connection_failure
 from tenants.management.base import runs_as_owner
 from tenants.management.commands.migrate import add_lock_arguments
 from tenants.rls import ContractError, contract_tenancy

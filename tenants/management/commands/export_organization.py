@@ -1,8 +1,10 @@
-"""export_organization: one organization as a standalone legacy database (tenants.exporting)."""
+"""export_organization: one organization as a standalone legacy database.
+
+The work is tenants.conversion.exporting's."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.exporting import ExportRefused, export_organization
+from tenants.conversion.exporting import ExportRefused, export_organization
 from tenants.management.base import runs_as_owner
 
 

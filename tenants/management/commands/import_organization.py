@@ -1,10 +1,12 @@
-"""import_organization: a legacy database becomes one organization (tenants.importing)."""
+"""import_organization: a legacy database becomes one organization.
+
+The work is tenants.conversion.importing's."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.importing import ImportRefused, elapsed, id_mapping, import_organization
+from tenants.conversion.importing import ImportRefused, elapsed, id_mapping, import_organization
 from tenants.management.base import runs_as_owner
 
 

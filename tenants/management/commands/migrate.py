@@ -1,18 +1,20 @@
 """`migrate`, made safe for legacy databases and for crashes.
 
 Before anything changes:
-- one maintenance command at a time: this database's advisory lock (tenants.advisory), waited
-  for with progress lines naming its holder, for at most --lock-wait seconds (--nowait: refuse);
+- one maintenance command at a time: this database's advisory lock
+  (tenants.conversion.advisory), waited for with progress lines naming its holder, for at most
+  --lock-wait seconds (--nowait: refuse);
 - the session's own statement_timeout (0) and lock_timeout, whatever the role's settings;
 - on a database that has not adopted the legacy tables yet, every legacy table is compared with
   the contract column by column, and nothing the chain is about to create may exist already (a
   leftover of the original plan's half-run attempt is named with what to do); either stops the
   command before Django creates even its own bookkeeping table, with every difference listed.
 
-While it runs, every step is journaled (tenants.journal). A migration a crash left half-applied
-is resumed (its steps are idempotent); one an interrupted `rollback_tenancy` left half-reversed
-has its reverse finished first, then is applied again. A database error is one line saying what
-failed (tenants.diagnosis), never "cannot connect" on a live connection.
+While it runs, every step is journaled (tenants.conversion.journal). A migration a crash left
+half-applied is resumed (its steps are idempotent); one an interrupted `rollback_tenancy` left
+half-reversed has its reverse finished first, then is applied again. A database error is one
+line saying what failed (tenants.conversion.diagnosis), never "cannot connect" on a live
+connection.
 """
 
 from django.core.management.base import CommandError
@@ -22,8 +24,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
 from routing.legacy import inspect_legacy_schema
-from tenants import journal as journal_module
-from tenants.advisory import (
+from tenants.conversion import journal as journal_module
+from tenants.conversion.advisory import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_LOCK_WAIT,
     MaintenanceLockBusy,
@@ -31,10 +33,10 @@ from tenants.advisory import (
     maintenance_lock,
     session_settings,
 )
-from tenants.diagnosis import describe, is_connection_failure
+from tenants.conversion.diagnosis import describe, is_connection_failure
+from tenants.conversion.operations import AddOrganizationColumn, column_exists
+from tenants.conversion.preflight import chain_collisions, collision_message
 from tenants.management.base import runs_as_owner
-from tenants.operations import AddOrganizationColumn, column_exists
-from tenants.preflight import chain_collisions, collision_message
 
 LEGACY_MIGRATION = ("routing", "0001_legacy_schema")
 

@@ -1,11 +1,13 @@
-"""remove_organization: an organization and everything it owns, online (tenants.removal)."""
+"""remove_organization: an organization and everything it owns, online.
+
+The work is tenants.conversion.removal's."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.conversion.removal import RemovalRefused, removal_plan, remove_organization
 from tenants.management.base import runs_as_owner
-from tenants.removal import RemovalRefused, removal_plan, remove_organization
 
 
 @runs_as_owner

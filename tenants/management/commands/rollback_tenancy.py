@@ -1,20 +1,25 @@
-"""Roll the database back to the adopted legacy state (see tenants.rollback).
+"""Roll the database back to the adopted legacy state (see tenants.conversion.rollback).
 
 Like migrate: one maintenance command at a time (the advisory lock, --nowait, --lock-wait), the
 session's own timeouts, every step journaled, a half-applied migration reversed too, and a
-database error told as what it is (tenants.diagnosis).
+database error told as what it is (tenants.conversion.diagnosis).
 """
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from routing.legacy import inspect_legacy_schema
-from tenants import journal as journal_module
-from tenants.advisory import MaintenanceLockBusy, WaitWatcher, maintenance_lock, session_settings
-from tenants.diagnosis import describe, is_connection_failure
+from tenants.conversion import journal as journal_module
+from tenants.conversion.advisory import (
+    MaintenanceLockBusy,
+    WaitWatcher,
+    maintenance_lock,
+    session_settings,
+)
+from tenants.conversion.diagnosis import describe, is_connection_failure
+from tenants.conversion.rollback import RollbackPlan, RollbackRefused
 from tenants.management.base import runs_as_owner
 from tenants.management.commands.migrate import add_lock_arguments
-from tenants.rollback import RollbackPlan, RollbackRefused
 
 
 @runs_as_owner  # drops and creates tables: the application role owns none

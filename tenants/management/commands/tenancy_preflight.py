@@ -1,9 +1,9 @@
-"""tenancy_preflight: the pre-migration checklist, read-only (tenants.preflight)."""
+"""tenancy_preflight: the pre-migration checklist, read-only (tenants.conversion.preflight)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.conversion.preflight import FIX, OK, WARN, CannotPreflight, run_preflight
 from tenants.management.base import runs_as_owner
-from tenants.preflight import FIX, OK, WARN, CannotPreflight, run_preflight
 
 EXIT_MUST_FIX, EXIT_CANNOT_RUN = 1, 2
 

@@ -1,11 +1,14 @@
-"""validate_tenancy: prove the migrated database lost and changed nothing (tenants.validation)."""
+"""validate_tenancy: prove the migrated database lost and changed nothing.
+
+The work is tenants.conversion.validation's (tenants.conversion.organization_validation for one
+organization)."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from tenants.conversion.validation import CannotValidate, describe_database, validate_tenancy
 from tenants.management.base import runs_as_owner
-from tenants.validation import CannotValidate, describe_database, validate_tenancy
 
 EXIT_FAILED, EXIT_CANNOT_RUN = 1, 2
 
@@ -34,7 +37,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             if options.get("organization"):
-                from tenants.organization_validation import validate_organization
+                from tenants.conversion.organization_validation import validate_organization
 
                 report = validate_organization(options["organization"], using=options["database"])
             else:

@@ -1,9 +1,10 @@
 """validate_tenancy: read-only, set-wise proof that the migration lost and changed nothing.
 
-Every check compares the live database with the pre-migration snapshot (tenants.snapshot) or
-with the tenancy schema's invariants, and yields PASS or FAIL with its figures. Everything runs
-in one REPEATABLE READ, READ ONLY transaction: the checks see one consistent state, and
-PostgreSQL itself refuses any write, so validating can never change what it validates.
+Every check compares the live database with the pre-migration snapshot
+(tenants.conversion.snapshot) or with the tenancy schema's invariants, and yields PASS or FAIL
+with its figures. Everything runs in one REPEATABLE READ, READ ONLY transaction: the checks see
+one consistent state, and PostgreSQL itself refuses any write, so validating can never change
+what it validates.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from django.db import DatabaseError, OperationalError, connections, transaction
 from psycopg import errors, sql
 
 from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_TABLES
-from tenants.dbinfo import host_and_port, tables_hidden_by_row_level_security
-from tenants.models import DEFAULT_ORGANIZATION_SLUG
-from tenants.snapshot import (
+from tenants.conversion.dbinfo import host_and_port, tables_hidden_by_row_level_security
+from tenants.conversion.snapshot import (
     checksum_expression,
     digest_expression,
     pin_digest_settings,
     rows_table,
 )
+from tenants.models import DEFAULT_ORGANIZATION_SLUG
 
 PASS, FAIL = "PASS", "FAIL"
 MAX_NAMED_IDS = 20
@@ -218,7 +219,7 @@ def _require_migrated(connection, cursor) -> None:
             f"the schema is not migrated: {len(plan)} migration{'s' if len(plan) != 1 else ''} "
             f"still to apply (next: {first.app_label}.{first.name}); {migrate_first}"
         )
-    from tenants.journal import interrupted
+    from tenants.conversion.journal import interrupted
 
     # Every migration recorded, and yet one may be half-reversed (an interrupted rollback).
     if found := interrupted(connection, executor.loader):

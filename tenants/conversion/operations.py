@@ -36,7 +36,7 @@ LOCK_PROGRESS_INTERVAL = 5.0
 
 def _report_lock_wait(connection, what: str, waited: float) -> None:
     """Progress while the short-lock retries go on: which sessions hold locks here."""
-    from tenants.advisory import relation_lock_holders
+    from tenants.conversion.advisory import relation_lock_holders
 
     with connection.cursor() as cursor:
         holders = relation_lock_holders(cursor)
@@ -80,7 +80,7 @@ def with_short_lock(connection, work: Callable[[object], None], what: str) -> No
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
     waited = time.monotonic() - started
-    from tenants.advisory import relation_lock_holders
+    from tenants.conversion.advisory import relation_lock_holders
 
     with connection.cursor() as cursor:
         holders = relation_lock_holders(cursor)

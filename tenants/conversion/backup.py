@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tenants.dbinfo import (
+from tenants.conversion.dbinfo import (
     conninfo,
     host_and_port,
     row_level_security_applies,
@@ -343,7 +343,7 @@ def _uri(settings_dict: dict, *, name: str | None = None) -> str:
     """A libpq conninfo without the password: it goes in PGPASSWORD, never on a command line.
 
     Not routeoptimizer.database.settings_to_uri: that drops OPTIONS, where a DATABASE_URL with
-    ?host=/socket/dir keeps its host (see tenants.dbinfo)."""
+    ?host=/socket/dir keeps its host (see tenants.conversion.dbinfo)."""
     return conninfo(settings_dict, name=name)
 
 

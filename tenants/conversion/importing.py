@@ -3,8 +3,8 @@
 1. The source is read in one REPEATABLE READ, READ ONLY transaction (it may stay in use and is
    never written): its schema checked column by column against the legacy contract
    (routing.legacy, with or without the billing columns), per table its row count and checksum
-   (tenants.snapshot's digests) taken, and every row streamed with COPY into temporary tables of
-   the import's session in the shared database.
+   (tenants.conversion.snapshot's digests) taken, and every row streamed with COPY into temporary
+   tables of the import's session in the shared database.
 2. In the shared database, one transaction (the whole import is atomic: a crash, kill -9 or a
    lost connection leaves nothing but what PostgreSQL rolls back, and running the command again
    starts afresh): the staged rows are checked (duplicate ids, references to rows the source
@@ -15,7 +15,7 @@
    metadata M015/M016 backfill and the billing values moved into service plans, agreements and
    payment methods by M001's own statements (billing.legacy).
 3. The proof, in the same transaction: per table the imported rows (ids mapped back,
-   tenants.legacy_rows) give the source's row count and checksum, and the billing tables
+   tenants.conversion.legacy_rows) give the source's row count and checksum, and the billing tables
    rebuild the source's billing values; otherwise the transaction is rolled back.
 
 Online: the import takes ROW EXCLUSIVE on the shared tables (plain INSERTs) and row locks on its
@@ -40,15 +40,17 @@ from django.urls import reverse
 from django.utils import timezone
 from psycopg import sql
 
-from billing.legacy import PLAN_FREQUENCIES, _move
-from geocoding.metadata import BACKFILL_PROVIDER
+from billing.legacy import _move, any_billing_value, move_preview_sql
+from geocoding.metadata import COORDINATES as GEOCODING_COORDINATES
+from geocoding.metadata import backfilled_values
 from routing.legacy import (
     BILLING_COLUMN_NAMES,
     BILLING_COLUMNS,
     LEGACY_COLUMNS,
     inspect_legacy_schema,
+    legacy_column_names,
 )
-from tenants.legacy_rows import (
+from tenants.conversion.legacy_rows import (
     BILLING_DIGEST_COLUMNS,
     ID_MAP_TABLE,
     ID_REFERENCES,
@@ -57,21 +59,15 @@ from tenants.legacy_rows import (
     WRITE_ORDER,
     billing_rows_of,
     digest_of,
-    legacy_column_names,
     organization_legacy_rows,
     table_relation,
 )
-from tenants.snapshot import pin_digest_settings
+from tenants.conversion.snapshot import pin_digest_settings
 
 IMPORT_LOCK_TIMEOUT = "10s"
 APPLICATION_NAME = "import_organization"
 MAX_NAMED = 5
 PROGRESS_SECONDS = 5.0
-# Per table with geocoding metadata: its coordinates (geocoding.metadata's backfill).
-GEOCODED = {
-    "customers": ("latitude", "longitude"),
-    "drivers": ("start_latitude", "start_longitude"),
-}
 
 
 class ImportRefused(Exception):
@@ -403,21 +399,8 @@ def _billing_preview(cursor, state: SourceState) -> dict[str, int]:
             "agreements": 0,
             "payment methods": 0,
         }
-    frequencies = sql.SQL(", ").join(map(sql.Literal, PLAN_FREQUENCIES))
-    cursor.execute(
-        sql.SQL(
-            "SELECT count(*) FILTER (WHERE num_nonnulls({all}) > 0), "
-            "count(DISTINCT (billing_frequency, service_rate)) FILTER (WHERE billing_frequency "
-            "IN ({frequencies})), "
-            "count(*) FILTER (WHERE num_nonnulls(service_rate, billing_frequency, rate_notes) > 0),"
-            " count(*) FILTER (WHERE num_nonnulls(payment_method_type, stripe_customer_id, "
-            "stripe_payment_method_id, payment_last_four, payment_brand) > 0) FROM {customers}"
-        ).format(
-            all=sql.SQL(", ").join(map(sql.Identifier, BILLING_COLUMN_NAMES)),
-            frequencies=frequencies,
-            customers=sql.Identifier(staged("customers")),
-        )
-    )
+    # M001's own conditions, over the staged source customers.
+    cursor.execute(move_preview_sql(staged("customers")))
     billed, plans, agreements, payments = cursor.fetchone()
     return {
         "customers with billing values": billed,
@@ -481,16 +464,11 @@ def _mapped_select(table: str, organization_id: str) -> tuple[sql.Composable, sq
         else:
             selected.append(sql.SQL("s.{}").format(sql.Identifier(name)))
     selected.append(sql.SQL("{}::uuid").format(sql.Literal(organization_id)))
-    if table in GEOCODED:
-        latitude, longitude = (sql.Identifier("s", column) for column in GEOCODED[table])
-        has_coordinates = sql.SQL("{} IS NOT NULL AND {} IS NOT NULL").format(latitude, longitude)
-        target += [sql.Identifier("geocoding_provider"), sql.Identifier("geocoded_at")]
-        selected += [
-            sql.SQL("CASE WHEN {} THEN {} END").format(
-                has_coordinates, sql.Literal(BACKFILL_PROVIDER)
-            ),
-            sql.SQL("CASE WHEN {} THEN s.created_at END").format(has_coordinates),
-        ]
+    if table in GEOCODING_COORDINATES:
+        # The M015/M016 backfill's values, written with the row instead of backfilled after.
+        for column, value in backfilled_values(table, "s"):
+            target.append(sql.Identifier(column))
+            selected.append(value)
     query = sql.SQL("SELECT {} FROM {} AS s{}").format(
         sql.SQL(", ").join(selected), sql.Identifier(staged(table)), sql.Composed(joins)
     )
@@ -742,10 +720,11 @@ def _move_billing(cursor, organization_id: str) -> None:
             "CREATE TEMPORARY TABLE import_billing_customers ON COMMIT DROP AS "
             "SELECT coalesce(m.imported_id, s.id) AS id, {organization}::uuid AS organization_id,"
             " s.created_at, {names} FROM {staged} s LEFT JOIN {map} m ON m.source_id = s.id "
-            "WHERE num_nonnulls({names}) > 0"
+            "WHERE {moved}"
         ).format(
             organization=sql.Literal(organization_id),
             names=names,
+            moved=sql.SQL(any_billing_value("s")),
             staged=sql.Identifier(staged("customers")),
             map=sql.Identifier(id_map("customers")),
         )

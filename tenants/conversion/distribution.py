@@ -79,7 +79,7 @@ def keys_without_organization(cursor, tables=None) -> list[KeyWithoutOrganizatio
     """Every primary key, unique constraint or index, and foreign key between tenant tables
     that lacks organization_id, in `tables` (default: the tenant tables)."""
     if tables is None:
-        from tenants.validation import TENANT_TABLES
+        from tenants.conversion.validation import TENANT_TABLES
 
         tables = TENANT_TABLES
     cursor.execute(KEYS, {"tables": list(tables)})

@@ -20,7 +20,7 @@ def _remember(sender, connection, **kwargs):
     _made = True
 
 
-connection_created.connect(_remember, dispatch_uid="tenants.diagnosis")
+connection_created.connect(_remember, dispatch_uid="tenants.conversion.diagnosis")
 
 
 def connection_was_made() -> bool:

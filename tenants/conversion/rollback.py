@@ -30,15 +30,15 @@ class RollbackRefused(Exception):
 class RollbackPlan:
     """What rollback_tenancy will unapply on `connection`, newest first.
 
-    Half-applied migrations (tenants.journal: a crash during `migrate` committed some of their
-    steps and Django never recorded them) are part of the plan: they are recorded as applied
+    Half-applied migrations (tenants.conversion.journal: a crash during `migrate` committed some of
+    their steps and Django never recorded them) are part of the plan: they are recorded as applied
     when the plan runs, so Django reverses them in the right order with the others (every
     reverse step is idempotent and tolerates what never happened). A migration an interrupted
     rollback left half-reversed is still recorded and simply reversed again.
     """
 
     def __init__(self, connection, progress_callback=None):
-        from tenants import journal
+        from tenants.conversion import journal
 
         self.connection = connection
         self.progress_callback = progress_callback
@@ -103,8 +103,8 @@ class RollbackPlan:
         """
         from psycopg import sql
 
+        from tenants.conversion.operations import column_exists
         from tenants.models import DEFAULT_ORGANIZATION_SLUG
-        from tenants.operations import column_exists
 
         connection = self.executor.connection
         counts = {}

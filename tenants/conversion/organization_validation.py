@@ -1,13 +1,13 @@
 """validate_tenancy --organization SLUG: the checks that apply to one organization.
 
 Read-only, in one REPEATABLE READ, READ ONLY transaction like the whole-database validation
-(tenants.validation): the organization and its owner; its rows of every legacy table present
-(against its import proof when import_organization made it); their contents, ids mapped back,
-against the proof's checksums; the billing values rebuilt from the billing tables against the
-proof's billing digest (the same reconstruction validate_tenancy checks after M001); every row
-of it in its parent's organization. An organization that was not imported has no proof: those
-two checks say so and pass (the default organization's proof is the pre-migration snapshot,
-which the whole-database validation checks).
+(tenants.conversion.validation): the organization and its owner; its rows of every legacy table
+present (against its import proof when import_organization made it); their contents, ids mapped
+back, against the proof's checksums; the billing values rebuilt from the billing tables against
+the proof's billing digest (the same reconstruction validate_tenancy checks after M001); every
+row of it in its parent's organization. An organization that was not imported has no proof:
+those two checks say so and pass (the default organization's proof is the pre-migration
+snapshot, which the whole-database validation checks).
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ import time
 from django.db import DatabaseError, OperationalError, connections, transaction
 from psycopg import sql
 
-from tenants.legacy_rows import (
+from routing.legacy import legacy_column_names
+from tenants.conversion.legacy_rows import (
     BILLING_DIGEST_COLUMNS,
     IMPORTS_TABLE,
     WRITE_ORDER,
     billing_rows_of,
     digest_of,
-    legacy_column_names,
     organization_legacy_rows,
 )
-from tenants.snapshot import pin_digest_settings
-from tenants.validation import (
+from tenants.conversion.snapshot import pin_digest_settings
+from tenants.conversion.validation import (
     FAIL,
     PASS,
     RELATIONS,

@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS {JOURNAL_TABLE} (
     detail text
 );
 COMMENT ON TABLE {JOURNAL_TABLE} IS
-    'Every step of the tenancy migration chain as it happened (tenants.journal): what migrate, '
+    'Every step of the tenancy migration chain as it happened (tenants.conversion.journal): '
+    'what migrate, '
     'rollback_tenancy and tenancy_preflight read to find a migration a crash interrupted.';
 REVOKE ALL ON {JOURNAL_TABLE} FROM PUBLIC;
 """

@@ -7,16 +7,16 @@ tenancy_import_id_map (organization, table, source id, imported id). organizatio
 gives the organization's rows of a legacy table with every id and reference mapped back to the
 source's, in the legacy columns (the contract of routing.legacy), and on customers the eight
 billing values rebuilt from the billing tables (billing.legacy.reconstruct_sql) when wanted.
-Digests are tenants.snapshot's: the same 64-bit row hash, summed, over the same row text.
+Digests are tenants.conversion.snapshot's: the same 64-bit row hash, summed, over the same row text.
 """
 
 from __future__ import annotations
 
 from psycopg import sql
 
-from billing.legacy import reconstruct_sql
-from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_COLUMNS, LEGACY_TABLES
-from tenants.snapshot import checksum_expression, digest_expression
+from billing.legacy import any_billing_value, reconstruct_sql
+from routing.legacy import BILLING_COLUMN_NAMES, LEGACY_TABLES, legacy_column_names
+from tenants.conversion.snapshot import checksum_expression, digest_expression
 
 IMPORTS_TABLE = "tenancy_imports"
 ID_MAP_TABLE = "tenancy_import_id_map"
@@ -40,14 +40,6 @@ PARENT_REFERENCES = (
     ("route_stops", "route_id", "routes", False),
     ("route_stops", "customer_id", "customers", False),
 )
-
-
-def legacy_column_names(table: str, *, billing: bool) -> list[str]:
-    """The contract's columns of `table`, plus the eight billing columns on customers."""
-    columns = [column.name for column in LEGACY_COLUMNS[table]]
-    if table == "customers" and billing:
-        columns += BILLING_COLUMN_NAMES
-    return columns
 
 
 def organization_legacy_rows(
@@ -100,9 +92,8 @@ def billing_rows_of(relation: sql.Composable) -> sql.Composable:
     billing value: customer id and the eight values, what M001 moved."""
     columns = sql.SQL(", ").join(sql.Identifier("c", name) for name in BILLING_COLUMN_NAMES)
     return sql.SQL(
-        "SELECT c.id AS customer_id, {columns} FROM ({relation}) AS c "
-        "WHERE num_nonnulls({columns}) > 0"
-    ).format(columns=columns, relation=relation)
+        "SELECT c.id AS customer_id, {columns} FROM ({relation}) AS c WHERE {moved}"
+    ).format(columns=columns, relation=relation, moved=sql.SQL(any_billing_value("c")))
 
 
 BILLING_DIGEST_COLUMNS = ["customer_id", *BILLING_COLUMN_NAMES]
@@ -110,7 +101,7 @@ BILLING_DIGEST_COLUMNS = ["customer_id", *BILLING_COLUMN_NAMES]
 
 def digest_of(cursor, relation: sql.Composable, columns: list[str]) -> dict:
     """Row count and order-independent checksum of `relation` over `columns` (the caller has
-    pinned the digest settings, tenants.snapshot.pin_digest_settings)."""
+    pinned the digest settings, tenants.conversion.snapshot.pin_digest_settings)."""
     cursor.execute(
         sql.SQL("SELECT count(*), {} FROM ({}) AS t").format(
             checksum_expression(digest_expression(columns, "t")), relation

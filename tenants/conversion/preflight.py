@@ -4,7 +4,7 @@ The plan's pre-migration checklist as one read-only pass: the connection and ser
 the state of the database (empty, legacy, adopted, migrated or partly migrated), whether the
 legacy tables match the contract, free disk against what the migration adds, sessions whose
 open transactions would make the migration's DDL wait (and everyone queue behind it), and the
-migrations still to apply with the lock each takes (tenants.lock_plan).
+migrations still to apply with the lock each takes (tenants.conversion.lock_plan).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from django.db import OperationalError, connections, transaction
 from django.db.migrations.exceptions import InconsistentMigrationHistory
 
 from routing.legacy import LEGACY_TABLES, inspect_legacy_schema
-from tenants.dbinfo import host_and_port, libpq_parameters
-from tenants.lock_plan import lock_plan_for
+from tenants.conversion.dbinfo import host_and_port, libpq_parameters
+from tenants.conversion.lock_plan import lock_plan_for
 
 OK, WARN, FIX, INFO = "OK", "WARN", "FIX", "INFO"
 
@@ -182,10 +182,10 @@ def _name(migration) -> str:
 
 
 def _interrupted(connection, loader) -> list[tuple[str, str]]:
-    """Migrations a crash interrupted: from the journal (tenants.journal), and, for a database
-    interrupted before the journal existed, unrecorded organization columns that exist."""
-    from tenants import journal
-    from tenants.operations import AddOrganizationColumn, column_exists
+    """Migrations a crash interrupted: from the journal (tenants.conversion.journal), and, for a
+    database interrupted before the journal existed, unrecorded organization columns that exist."""
+    from tenants.conversion import journal
+    from tenants.conversion.operations import AddOrganizationColumn, column_exists
 
     found = [(item.label, item.describe()) for item in journal.interrupted(connection, loader)]
     known = {name for name, _reason in found}
@@ -466,7 +466,9 @@ def _migrations(report: PreflightReport, executor) -> None:
         lock_plan = lock_plan_for(migration.app_label, migration.name)
         if lock_plan is None:
             undescribed.append(_name(migration))
-            lines.append(f"{_name(migration)}: no lock plan recorded (tenants/lock_plan.py)")
+            lines.append(
+                f"{_name(migration)}: no lock plan recorded (tenants/conversion/lock_plan.py)"
+            )
         else:
             lines.append(f"{_name(migration)}: {lock_plan.describe()}")
     growing = [
@@ -516,7 +518,7 @@ def _statistics(report: PreflightReport, cursor) -> None:
 
 def _distribution(report: PreflightReport, cursor) -> None:
     """The keys among tenant tables that a Citus cluster could not enforce (docs/scale-out.md)."""
-    from tenants.distribution import keys_without_organization
+    from tenants.conversion.distribution import keys_without_organization
 
     keys = keys_without_organization(cursor)
     if not keys:

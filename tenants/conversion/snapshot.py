@@ -16,12 +16,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from routing.legacy import (
-    BILLING_COLUMN_NAMES,
-    LEGACY_COLUMNS,
-    LEGACY_TABLES,
-    has_billing_columns,
-)
+from routing.legacy import LEGACY_TABLES, has_billing_columns, legacy_column_names
 
 
 def rows_table(table: str) -> str:
@@ -57,10 +52,7 @@ def checksum_expression(digest: sql.Composable) -> sql.Composable:
 
 def legacy_columns_present(cursor, table: str) -> list[str]:
     """The contract's columns of `table`, plus the billing columns on customers when they exist."""
-    columns = [column.name for column in LEGACY_COLUMNS[table]]
-    if table == "customers" and has_billing_columns(cursor):
-        columns += BILLING_COLUMN_NAMES
-    return columns
+    return legacy_column_names(table, billing=table == "customers" and has_billing_columns(cursor))
 
 
 def take_snapshot(cursor) -> dict[str, int]:

@@ -3,7 +3,7 @@
 The organization's customers, drivers, routes and stops are read in one REPEATABLE READ, READ
 ONLY transaction of the shared database, in the legacy columns, with the ids an import remapped
 given back their source's values and the eight billing columns rebuilt from the billing tables
-(tenants.legacy_rows), and written in the legacy schema (routing/legacy_schema.sql):
+(tenants.conversion.legacy_rows), and written in the legacy schema (routing/legacy_schema.sql):
 
 - `--to URI`: into an empty database, in one transaction (DDL, COPY, proof), so a failure leaves
   it empty; the proof is the digests of the written tables against the shared database's rows.
@@ -26,17 +26,17 @@ import psycopg
 from django.db import DatabaseError, connections, transaction
 from psycopg import sql
 
+from routing.legacy import alembic_revision, legacy_column_names
 from routing.legacy_ddl import legacy_ddl
-from tenants.importing import connect_source, describe_source
-from tenants.legacy_rows import (
+from tenants.conversion.importing import connect_source, describe_source
+from tenants.conversion.legacy_rows import (
     IMPORTS_TABLE,
     WRITE_ORDER,
     digest_of,
-    legacy_column_names,
     organization_legacy_rows,
     table_relation,
 )
-from tenants.snapshot import pin_digest_settings
+from tenants.conversion.snapshot import pin_digest_settings
 
 
 class ExportRefused(Exception):
@@ -147,12 +147,7 @@ def _legacy_variant(cursor, organization) -> tuple[bool, str | None]:
     if row is not None:
         return bool(row[0]), row[1]
     if organization.slug == DEFAULT_ORGANIZATION_SLUG:
-        cursor.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
-        revision = None
-        if cursor.fetchone()[0]:
-            cursor.execute("SELECT string_agg(version_num, ',') FROM alembic_version")
-            revision = cursor.fetchone()[0]
-        return snapshot_had_billing_columns(cursor), revision
+        return snapshot_had_billing_columns(cursor), alembic_revision(cursor)
     return True, None
 
 
