@@ -32,7 +32,7 @@ CONCURRENTLY each (SHARE UPDATE EXCLUSIVE).
 
 from django.db import migrations
 
-from tenants.operations import CreateIndexConcurrently
+from tenants.conversion.operations import CreateIndexConcurrently
 
 # (table, index name, definition), in build order.
 INDEXES = (
