@@ -856,7 +856,18 @@ def install_account_boundary(connection, application_role: str | None) -> None:
     # Nobody but the owner creates objects in the schema: a function or table of the
     # application role's own must not stand in for ours.
     statements.append(_format("REVOKE CREATE ON SCHEMA {s} FROM PUBLIC", schema))
-    _run(connection, statements)
+    # Replacing a table's policies takes ACCESS EXCLUSIVE on it, one table after another, and the
+    # old application's writes lock users and organizations too (their foreign key checks:
+    # customers.organization_id, geocoded_by). Waiting for one of those while holding another
+    # would deadlock with a writer, so every lock request here gives up after milliseconds and
+    # the whole replacement is retried (a savepoint inside an atomic migration).
+    from tenants.conversion.operations import with_short_lock
+
+    with_short_lock(
+        connection,
+        lambda cursor: [cursor.execute(statement) for statement in statements],
+        "replace the account tables' policies",
+    )
     if application_role:
         restrict_application_role(connection, application_role)
 

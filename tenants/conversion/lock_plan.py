@@ -226,7 +226,8 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "users, organization_users, api_tokens, organizations, django_admin_log",
         False,
         "milliseconds per table to replace the account tables' policies (catalog-only), "
-        "which the old application never reads; CREATE OR REPLACE FUNCTION changes the "
+        "each request under a 50 ms lock_timeout, retried (the old application's foreign key "
+        "checks lock users and organizations); CREATE OR REPLACE FUNCTION changes the "
         "catalog only; no tenant table is touched",
     ),
     "tenants.0008_organization_slug_case_insensitive": LockPlan(

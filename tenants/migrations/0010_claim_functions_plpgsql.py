@@ -18,8 +18,10 @@ session, each row set hashed once per statement when a row needs it).
 
 Locks: CREATE OR REPLACE FUNCTION changes the catalog only (statements already running keep the
 definition they started with); the account tables' policies are replaced (as every migrate's
-tenants.0007 step does) under ACCESS EXCLUSIVE for milliseconds on the account tables, which the
-old application never reads; no tenant table is touched. Re-running replaces the same
+tenants.0007 step does) under ACCESS EXCLUSIVE for milliseconds on the account tables; the old
+application's writes lock users and organizations too (their foreign key checks), so every lock
+request gives up after 50 ms and the replacement is retried (with_short_lock), never a deadlock
+with a writer; no tenant table is touched. Re-running replaces the same
 definitions. Reverse: tenants.0007's SQL functions and its users / organizations policies back
 (frozen in _claim_functions_0007); the two new functions stay until tenants.0007's reverse
 drops them with the others (nothing calls them then).
