@@ -134,6 +134,9 @@ class AuthTokenView(OrganizationContextMixin, APIView):
             if getattr(request._request, "axes_locked_out", False):
                 return lockout_response(request._request)
             return _wrong_credentials()
+        if refused := _closed(membership.organization):
+            # A canceled or suspended organization answers nobody: no new token either.
+            return refused
         with organization_context(membership.organization):  # the token row is that one's
             token, api_token = api_token_issue(
                 user=user, organization=membership.organization, name=data["name"]
@@ -155,3 +158,18 @@ class AuthTokenView(OrganizationContextMixin, APIView):
     def delete(self, request):
         api_token_revoke(api_token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _closed(organization) -> Response | None:
+    """The subscription's refusal (billing.plans.check_access, as a read: a past-due
+    organization still signs in to read), or None when the organization is open."""
+    from billing.limits import enabled
+    from billing.plans import AccessRefused, check_access
+
+    if not enabled():
+        return None
+    try:
+        check_access(organization, write=False)
+    except AccessRefused as refused:
+        return Response({"error": str(refused)}, status=refused.status)
+    return None

@@ -60,17 +60,30 @@ class IsOwner(BasePermission):
         return True
 
 
+# Periods between these years: arithmetic on them (a default `from` 30 days before `to`) never
+# leaves what datetime can hold.
+_YEARS = range(1970, 10000 - 1)
+
+
 def _moment(name: str, value: str | None, default: datetime.datetime) -> datetime.datetime:
     if not value:
         return default
-    moment = parse_datetime(value) if "T" in value or " " in value else None
-    if moment is None:
-        day = parse_date(value) if len(value) == 10 else None
-        if day is None:
-            raise exceptions.ValidationError(
-                {name: f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time"}
-            )
-        moment = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    problem = exceptions.ValidationError(
+        {name: f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time from 1970 on"}
+    )
+    try:
+        # parse_date / parse_datetime raise ValueError for well-formed impossible dates
+        # (2024-02-30), and return None for what is not a date at all.
+        moment = parse_datetime(value) if "T" in value or " " in value else None
+        if moment is None:
+            day = parse_date(value) if len(value) == 10 else None
+            if day is None:
+                raise problem
+            moment = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    except ValueError:
+        raise problem from None
+    if moment.year not in _YEARS:
+        raise problem
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, datetime.UTC)
     return moment

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from billing.models import UsageRecord
+from tenants.claims import EVERYWHERE, platform_access
 from tenants.context import organization_context
 from tenants.models import Organization
 
@@ -13,12 +14,15 @@ def dangerously_purge_organization_usage(*, organization: Organization) -> int:
     """Delete every usage record of `organization`; returns how many. Irreversible.
 
     usage_tracking is append-only (billing.0005): its trigger rejects DELETE unless the
-    transaction sets billing.allow_usage_purge. This is the one caller that does, for the
+    transaction sets billing.allow_usage_purge as the platform or the owner (billing.0011). This is
+    the one caller that does, for the
     deliberate removal of an organization (after which `organization.delete()` works).
     """
-    # In the organization's own context: the purge never reaches another organization's rows.
+    # In the organization's own context: the purge never reaches another organization's rows;
+    # as the platform, which alone may purge (billing.0011: the setting alone is no permission).
     with (
         organization_context(organization),
+        platform_access(EVERYWHERE),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from tenants.claims import claim_user, platform_access
+from tenants.claims import EVERYWHERE, claim_user, platform_access
 from tenants.context import organization_context
 from tenants.models import Organization, OrganizationUser, PlanTier, Role, SubscriptionStatus
 
@@ -275,7 +275,8 @@ def _create_trial_subscription(organization: Organization, *, now) -> None:
     except LookupError:
         return
     trial_end = organization.trial_ends_at
-    with organization_context(organization):
+    # Subscriptions are the platform's to write (billing.0011's guard): onboarding is.
+    with organization_context(organization), platform_access(EVERYWHERE):
         _save(
             Subscription(
                 organization=organization,

@@ -880,10 +880,29 @@ def restrict_application_role(connection, role: str) -> None:
     statements = [
         sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(sql.Identifier(schema), role_id)
     ]
-    for table in owner_only_tables(connection):
+    owner_only = owner_only_tables(connection)
+    for table in owner_only:
         statements.append(
             sql.SQL("REVOKE ALL ON {}.{} FROM {}").format(
                 sql.Identifier(schema), sql.Identifier(table), role_id
+            )
+        )
+    # Their sequences too (a bigserial's last_value counts the journal's steps, and nextval
+    # would write): tenants.0006's default privileges grant every new sequence otherwise.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.relname FROM pg_depend d JOIN pg_class s ON s.oid = d.objid "
+            "JOIN pg_class t ON t.oid = d.refobjid WHERE s.relkind = 'S' "
+            "AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND d.deptype IN ('a', 'i') AND t.relnamespace = %s::regnamespace "
+            "AND t.relname = ANY(%s)",
+            [f'"{schema}"', owner_only],
+        )
+        sequences = sorted(row[0] for row in cursor.fetchall())
+    for sequence in sequences:
+        statements.append(
+            sql.SQL("REVOKE ALL ON SEQUENCE {}.{} FROM PUBLIC, {}").format(
+                sql.Identifier(schema), sql.Identifier(sequence), role_id
             )
         )
     # users: every column but the password hash, which only tenancy_password_hash and

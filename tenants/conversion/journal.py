@@ -69,6 +69,7 @@ COMMENT ON TABLE {JOURNAL_TABLE} IS
     'what migrate, '
     'rollback_tenancy and tenancy_preflight read to find a migration a crash interrupted.';
 REVOKE ALL ON {JOURNAL_TABLE} FROM PUBLIC;
+REVOKE ALL ON SEQUENCE {JOURNAL_TABLE}_id_seq FROM PUBLIC;
 """
 
 
@@ -89,9 +90,14 @@ def ensure_table(connection) -> None:
             [application_role_name()],
         )
         if cursor.fetchone():
+            role = sql.Identifier(application_role_name())
             cursor.execute(
-                sql.SQL("REVOKE ALL ON {} FROM {}").format(
-                    sql.Identifier(JOURNAL_TABLE), sql.Identifier(application_role_name())
+                sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(JOURNAL_TABLE), role)
+            )
+            # Its sequence too: the default privileges (tenants.0006) grant every new one.
+            cursor.execute(
+                sql.SQL("REVOKE ALL ON SEQUENCE {} FROM {}").format(
+                    sql.Identifier(f"{JOURNAL_TABLE}_id_seq"), role
                 )
             )
 

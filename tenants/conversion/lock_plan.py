@@ -212,6 +212,14 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "(the new table is empty, nothing is validated), then ENABLE ROW LEVEL SECURITY on the "
         "new table (50 ms lock_timeout, retried)",
     ),
+    "billing.0011_platform_written_billing_records": LockPlan(
+        "SHARE ROW EXCLUSIVE",
+        "billing_webhook_events, organization_subscriptions",
+        False,
+        "milliseconds per table to create the platform-only guard trigger (50 ms lock_timeout, "
+        "retried); neither table is the old application's; CREATE OR REPLACE FUNCTION changes "
+        "the catalog only",
+    ),
     "tenants.0009_application_role_statistics": LockPlan(
         NO_LOCK,
         None,

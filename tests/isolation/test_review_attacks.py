@@ -1,10 +1,12 @@
-"""Independent review of today's changes (claim transport, PL/pgSQL policy functions, billing).
+"""An independent review's attacks on the claim transport, the PL/pgSQL policy functions and
+billing (issue 12): one SQL injection on the application connection inside a request's
+transaction (organization A's owner), a member or owner of another organization, an anonymous
+caller.
 
-Tests whose docstring starts with "HOLE:" demonstrate a real problem and FAIL today. The others
-are attacks that were refused: they stay as regression tests.
-
-Attackers: one SQL injection on the application connection inside a request's transaction
-(organization A's owner), a member/owner of another organization, an anonymous caller.
+Tests whose docstring says "Was a hole" reproduced a real problem before its fix (billing.0011's
+platform-only billing records and usage purge, the webhook's and the usage API's input parsing,
+tokens for closed organizations, the journal's sequence); the others were refused from the start
+and stay as regression tests.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_token_issue
 from billing.models import BillingWebhookEvent, UsageRecord
 from billing.webhooks import sign as stripe_sign
-from tenants.claims import claim_user, platform_access
+from tenants.claims import EVERYWHERE, claim_user, platform_access
 from tenants.context import organization_context
 from tenants.models import Organization, Role
 from tests.tenancy_data import PASSWORD, seed_organization
@@ -238,7 +240,7 @@ def test_new_owner_only_tables_are_refused(org_a, table):
 
 def test_billing_webhook_events_of_another_organization_are_invisible(org_a, org_b):
     """Held: RLS on billing_webhook_events: A's transaction sees and changes none of B's."""
-    with organization_context(org_b.organization):
+    with organization_context(org_b.organization), platform_access(EVERYWHERE):
         BillingWebhookEvent.objects.create(
             organization=org_b.organization,
             stripe_event_id="evt_b",
@@ -263,7 +265,7 @@ def test_billing_webhook_events_of_another_organization_are_invisible(org_a, org
 
 
 def test_journal_sequence_is_out_of_the_application_roles_reach(org_a):
-    """HOLE: tenancy_migration_journal is owner-only, but its bigserial sequence is not:
+    """Was a hole, now refused (the test reproduced it first): tenancy_migration_journal is owner-only, but its bigserial sequence is not:
     tenants.0006's default privileges give the application role USAGE and SELECT on every new
     sequence, and tenants.journal.ensure_table revokes on the table only. The injection reads
     how many journal rows the operator wrote (last_value) and advances the sequence (nextval)."""
@@ -279,14 +281,14 @@ def test_journal_sequence_is_out_of_the_application_roles_reach(org_a):
 
 
 def test_webhook_unicode_digit_timestamp_is_a_400_not_a_500(org_a):
-    """HOLE: `t=²` (U+00B2, a Latin-1 byte any HTTP client can send): str.isdigit() accepts it,
+    """Was a hole, now refused (the test reproduced it first): `t=²` (U+00B2, a Latin-1 byte any HTTP client can send): str.isdigit() accepts it,
     int() does not, so an anonymous caller gets a 500 (billing/webhooks.py verify_signature)."""
     response = stripe_post(invoice_event(), header="t=\u00b2,v1=00")
     assert response.status_code == 400, response.status_code
 
 
 def test_webhook_non_ascii_signature_is_a_400_not_a_500(org_a):
-    """HOLE: `v1=é`: hmac.compare_digest raises TypeError on non-ASCII str, so an anonymous
+    """Was a hole, now refused (the test reproduced it first): `v1=é`: hmac.compare_digest raises TypeError on non-ASCII str, so an anonymous
     caller gets a 500 instead of the one 400 for a wrong signature."""
     response = stripe_post(invoice_event(), header=f"t={int(time.time())},v1=\u00e9")
     assert response.status_code == 400, response.status_code
@@ -316,24 +318,32 @@ def test_webhook_forged_or_replayed_changes_nothing(org_a, org_b):
 
 
 def test_sqli_future_event_freezes_the_organizations_status(org_a):
-    """HOLE: billing_webhook_events is written by the organization's own claim, and the webhook
+    """Was a hole, now refused (the test reproduced it first): billing_webhook_events is written by the organization's own claim, and the webhook
     ignores any event older than one recorded (`outdated`). One injection in A's transaction
     records a fake event dated 2100: every later Stripe event for A (payment failed,
     subscription canceled) is `outdated` and A stays active without paying."""
     owner = org_a.members[Role.OWNER]
     with as_request(org_a.organization, owner):
-        rows(
+        refused = attempt(
             "INSERT INTO billing_webhook_events (organization_id, stripe_event_id, event_type, "
             "event_created_at) VALUES (tenancy_current_organization(), 'evt_fake', 'x', "
             "'2100-01-01')"
         )
+        assert refused is None, "the organization's own claim cannot record a Stripe event"
+        assert (
+            attempt(
+                "UPDATE organization_subscriptions SET status = 'active' "
+                "WHERE organization_id = tenancy_current_organization() RETURNING id"
+            )
+            is None
+        ), "nor rewrite its subscription"
     response = stripe_post(invoice_event())
     assert response.status_code == 200
     assert fresh(org_a.organization).subscription_status == "past_due", response.json()
 
 
 def test_sqli_usage_purge_is_a_setting_the_application_role_can_write(org_a):
-    """HOLE: usage_tracking's append-only trigger lets DELETE through when the plain setting
+    """Was a hole, now refused (the test reproduced it first): usage_tracking's append-only trigger lets DELETE through when the plain setting
     billing.allow_usage_purge is 'on' (billing.0005/0009): the application role can set it, so
     one injection erases its organization's metered usage (billing evidence)."""
     owner = org_a.members[Role.OWNER]
@@ -364,7 +374,7 @@ def test_usage_of_another_organization_cannot_be_read(org_a, org_b):
 
 @pytest.mark.parametrize("query", ["from=2024-02-30", "to=2024-13-01", "to=0001-01-05"])
 def test_usage_bad_dates_are_a_400_not_a_500(org_a, query):
-    """HOLE: a well-formed but impossible date makes parse_date raise ValueError, and a `to` near
+    """Was a hole, now refused (the test reproduced it first): a well-formed but impossible date makes parse_date raise ValueError, and a `to` near
     year 1 overflows `to - 30 days` (billing/api.py _moment / UsageView.get): 500s."""
     client = api_client(org_a, raise_request_exception=False)
     response = client.get(f"/api/v1/usage?{query}")
@@ -400,7 +410,7 @@ def test_closed_organization_reads_and_writes_nothing_through_the_api(org_a, sta
 
 @pytest.mark.parametrize("status", ["canceled", "suspended"])
 def test_closed_organization_is_not_issued_new_tokens(org_a, status):
-    """HOLE: POST /api/v1/auth/token has no organization before the view, so the status check
+    """Was a hole, now refused (the test reproduced it first): POST /api/v1/auth/token has no organization before the view, so the status check
     never runs: a member of a canceled or suspended organization still gets a new token (a
     write in api_tokens), learns the organization exists and their role, 201."""
     set_columns(org_a.organization, subscription_status=status)
