@@ -3,30 +3,30 @@ billing (issue 12): one SQL injection on the application connection inside a req
 transaction (organization A's owner), a member or owner of another organization, an anonymous
 caller.
 
-Tests whose docstring says "Was a hole" reproduced a real problem before its fix (billing.0011's
-platform-only billing records and usage purge, the webhook's and the usage API's input parsing,
-tokens for closed organizations, the journal's sequence); the others were refused from the start
-and stay as regression tests.
+Tests whose docstring says "Was a hole (fixed)" reproduced a real problem before its fix
+(billing.0011's platform-only billing records and usage purge, the webhook's and the usage API's
+input parsing, tokens for closed organizations, the journal's sequence); the others were refused
+from the start and stay as regression tests.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_issue
 from billing.models import BillingWebhookEvent, UsageRecord
 from billing.webhooks import sign as stripe_sign
-from tenants.claims import EVERYWHERE, claim_user, platform_access
+from tenants.claims import EVERYWHERE, platform_access
 from tenants.context import organization_context
 from tenants.models import Organization, Role
+from tests.isolation.test_hostile_sql import as_request, attempt, rows
 from tests.tenancy_data import PASSWORD, seed_organization
 
 pytestmark = pytest.mark.django_db
@@ -66,32 +66,6 @@ def api_client(data, role=Role.OWNER, **kwargs):
     client = APIClient(**kwargs)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
-
-
-@contextlib.contextmanager
-def as_request(organization=None, user=None):
-    """A request's transaction: no platform, the request's user and organization."""
-    with (
-        platform_access(False),
-        claim_user(getattr(user, "pk", None)),
-        organization_context(organization),
-        transaction.atomic(),
-    ):
-        yield
-
-
-def rows(query, params=None):
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def attempt(query, params=None):
-    try:
-        with transaction.atomic():
-            return rows(query, params)
-    except DatabaseError:
-        return None
 
 
 def stripe_post(body, *, header=None, client=None):
@@ -265,9 +239,9 @@ def test_billing_webhook_events_of_another_organization_are_invisible(org_a, org
 
 
 def test_journal_sequence_is_out_of_the_application_roles_reach(org_a):
-    """Was a hole, now refused (the test reproduced it first): tenancy_migration_journal is owner-only, but its bigserial sequence is not:
-    tenants.0006's default privileges give the application role USAGE and SELECT on every new
-    sequence, and tenants.journal.ensure_table revokes on the table only. The injection reads
+    """Was a hole (fixed): tenancy_migration_journal is owner-only, but its bigserial sequence is
+    not: tenants.0006's default privileges give the application role USAGE and SELECT on every
+    new sequence, and tenants.journal.ensure_table revokes on the table only. The injection reads
     how many journal rows the operator wrote (last_value) and advances the sequence (nextval)."""
     owner = org_a.members[Role.OWNER]
     with as_request(org_a.organization, owner):
@@ -281,15 +255,16 @@ def test_journal_sequence_is_out_of_the_application_roles_reach(org_a):
 
 
 def test_webhook_unicode_digit_timestamp_is_a_400_not_a_500(org_a):
-    """Was a hole, now refused (the test reproduced it first): `t=²` (U+00B2, a Latin-1 byte any HTTP client can send): str.isdigit() accepts it,
-    int() does not, so an anonymous caller gets a 500 (billing/webhooks.py verify_signature)."""
+    """Was a hole (fixed): `t=²` (U+00B2, a Latin-1 byte any HTTP client can send): str.isdigit()
+    accepts it, int() does not, so an anonymous caller gets a 500 (billing/webhooks.py
+    verify_signature)."""
     response = stripe_post(invoice_event(), header="t=\u00b2,v1=00")
     assert response.status_code == 400, response.status_code
 
 
 def test_webhook_non_ascii_signature_is_a_400_not_a_500(org_a):
-    """Was a hole, now refused (the test reproduced it first): `v1=é`: hmac.compare_digest raises TypeError on non-ASCII str, so an anonymous
-    caller gets a 500 instead of the one 400 for a wrong signature."""
+    """Was a hole (fixed): `v1=é`: hmac.compare_digest raises TypeError on non-ASCII str, so an
+    anonymous caller gets a 500 instead of the one 400 for a wrong signature."""
     response = stripe_post(invoice_event(), header=f"t={int(time.time())},v1=\u00e9")
     assert response.status_code == 400, response.status_code
 
@@ -318,9 +293,9 @@ def test_webhook_forged_or_replayed_changes_nothing(org_a, org_b):
 
 
 def test_sqli_future_event_freezes_the_organizations_status(org_a):
-    """Was a hole, now refused (the test reproduced it first): billing_webhook_events is written by the organization's own claim, and the webhook
-    ignores any event older than one recorded (`outdated`). One injection in A's transaction
-    records a fake event dated 2100: every later Stripe event for A (payment failed,
+    """Was a hole (fixed): billing_webhook_events is written by the organization's own claim, and
+    the webhook ignores any event older than one recorded (`outdated`). One injection in A's
+    transaction records a fake event dated 2100: every later Stripe event for A (payment failed,
     subscription canceled) is `outdated` and A stays active without paying."""
     owner = org_a.members[Role.OWNER]
     with as_request(org_a.organization, owner):
@@ -343,9 +318,9 @@ def test_sqli_future_event_freezes_the_organizations_status(org_a):
 
 
 def test_sqli_usage_purge_is_a_setting_the_application_role_can_write(org_a):
-    """Was a hole, now refused (the test reproduced it first): usage_tracking's append-only trigger lets DELETE through when the plain setting
-    billing.allow_usage_purge is 'on' (billing.0005/0009): the application role can set it, so
-    one injection erases its organization's metered usage (billing evidence)."""
+    """Was a hole (fixed): usage_tracking's append-only trigger lets DELETE through when the plain
+    setting billing.allow_usage_purge is 'on' (billing.0005/0009): the application role can set
+    it, so one injection erases its organization's metered usage (billing evidence)."""
     owner = org_a.members[Role.OWNER]
     with organization_context(org_a.organization):
         before = UsageRecord.objects.count()
@@ -374,8 +349,8 @@ def test_usage_of_another_organization_cannot_be_read(org_a, org_b):
 
 @pytest.mark.parametrize("query", ["from=2024-02-30", "to=2024-13-01", "to=0001-01-05"])
 def test_usage_bad_dates_are_a_400_not_a_500(org_a, query):
-    """Was a hole, now refused (the test reproduced it first): a well-formed but impossible date makes parse_date raise ValueError, and a `to` near
-    year 1 overflows `to - 30 days` (billing/api.py _moment / UsageView.get): 500s."""
+    """Was a hole (fixed): a well-formed but impossible date makes parse_date raise ValueError, and
+    a `to` near year 1 overflows `to - 30 days` (billing/api.py _moment / UsageView.get): 500s."""
     client = api_client(org_a, raise_request_exception=False)
     response = client.get(f"/api/v1/usage?{query}")
     assert response.status_code == 400, response.status_code
@@ -410,9 +385,9 @@ def test_closed_organization_reads_and_writes_nothing_through_the_api(org_a, sta
 
 @pytest.mark.parametrize("status", ["canceled", "suspended"])
 def test_closed_organization_is_not_issued_new_tokens(org_a, status):
-    """Was a hole, now refused (the test reproduced it first): POST /api/v1/auth/token has no organization before the view, so the status check
-    never runs: a member of a canceled or suspended organization still gets a new token (a
-    write in api_tokens), learns the organization exists and their role, 201."""
+    """Was a hole (fixed): POST /api/v1/auth/token has no organization before the view, so the
+    status check never runs: a member of a canceled or suspended organization still gets a new
+    token (a write in api_tokens), learns the organization exists and their role, 201."""
     set_columns(org_a.organization, subscription_status=status)
     response = APIClient().post(
         "/api/v1/auth/token",
