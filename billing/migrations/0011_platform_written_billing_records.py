@@ -7,12 +7,16 @@
   longer write them: with one SQL injection it could otherwise record an event dated 2100 and
   make every real Stripe event "outdated" (its status frozen), or rewrite its subscription.
 - `usage_tracking`'s append-only trigger honours `billing.allow_usage_purge` only for the
-  platform or the owner: a setting the application role can write is no permission.
+  platform or the owner: a setting the application role can write is no permission. And a
+  correction (a row with a negative quantity) is the platform's or the owner's too
+  (`usage_tracking_corrections`): the application only ever meters positive amounts, so an
+  injected negative row could only erase billed usage.
 
-Locks: CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the two billing tables for milliseconds
+Locks: CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the two billing tables and usage_tracking for
+milliseconds
 (50 ms lock_timeout, retried); neither is the old application's. CREATE OR REPLACE FUNCTION
 changes the catalog only. Idempotent (OR REPLACE, DROP TRIGGER IF EXISTS). Reverse: the
-triggers and the guard dropped, billing.0009's usage trigger function back.
+triggers and their functions dropped, billing.0009's usage trigger function back.
 """
 
 import importlib
@@ -72,11 +76,40 @@ $$;
 """
 
 
+CORRECTIONS = "usage_tracking_corrections"
+
+CORRECTIONS_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {CORRECTIONS}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    allowed boolean;
+BEGIN
+    EXECUTE format('SELECT %I.tenancy_is_platform() OR %I.tenancy_session_owns_tables()',
+                   TG_TABLE_SCHEMA, TG_TABLE_SCHEMA) INTO allowed;
+    IF NOT coalesce(allowed, false) THEN
+        RAISE EXCEPTION 'a usage correction (quantity %) is the platform''s to record',
+                        NEW.quantity
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+REVOKE ALL ON FUNCTION {CORRECTIONS}() FROM PUBLIC;
+"""
+
+
 def forwards(apps, schema_editor):
     connection = schema_editor.connection
     with connection.cursor() as cursor:
         cursor.execute(GUARD_FUNCTION)
         cursor.execute(PLATFORM_PURGE)
+        cursor.execute(CORRECTIONS_FUNCTION)
+    run_ddl_with_short_lock(
+        connection,
+        f"DROP TRIGGER IF EXISTS {CORRECTIONS} ON usage_tracking; "
+        f"CREATE TRIGGER {CORRECTIONS} BEFORE INSERT ON usage_tracking "
+        f"FOR EACH ROW WHEN (NEW.quantity < 0) EXECUTE FUNCTION {CORRECTIONS}()",
+    )
     for table in TABLES:
         run_ddl_with_short_lock(
             connection,
@@ -90,8 +123,10 @@ def backwards(apps, schema_editor):
     connection = schema_editor.connection
     for table in TABLES:
         run_ddl_with_short_lock(connection, f"DROP TRIGGER IF EXISTS {GUARD} ON {table}")
+    run_ddl_with_short_lock(connection, f"DROP TRIGGER IF EXISTS {CORRECTIONS} ON usage_tracking")
     with connection.cursor() as cursor:
         cursor.execute(f"DROP FUNCTION IF EXISTS {GUARD}()")
+        cursor.execute(f"DROP FUNCTION IF EXISTS {CORRECTIONS}()")
         cursor.execute(usage_0009.AGGREGATED_UPDATES)
 
 

@@ -9,6 +9,7 @@ from django.db.models import ProtectedError
 
 from billing.models import CustomerServiceAgreement, PaymentMethod, UsageMetric, UsageRecord
 from billing.services import dangerously_purge_organization_usage
+from tenants.claims import EVERYWHERE, platform_access
 from tenants.context import organization_context
 from tests.factories import (
     CustomerFactory,
@@ -322,7 +323,9 @@ def test_usage_cannot_be_deleted():
 
 def test_correction_is_a_new_negative_record():
     record = UsageRecordFactory(quantity=10)
-    UsageRecordFactory(organization=record.organization, quantity=-3)
+    # Corrections are the platform's (billing.0011), inside the organization here.
+    with organization_context(record.organization), platform_access(EVERYWHERE):
+        UsageRecordFactory(organization=record.organization, quantity=-3)
 
     with violates("usage_tracking_quantity_not_zero"):
         UsageRecordFactory(organization=record.organization, quantity=0)

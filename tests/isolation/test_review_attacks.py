@@ -334,6 +334,26 @@ def test_sqli_usage_purge_is_a_setting_the_application_role_can_write(org_a):
     assert after == before, f"{before - after} usage rows erased by the application role"
 
 
+def test_sqli_negative_usage_correction_is_the_platforms(org_a):
+    """Was a hole (fixed): a row with a negative quantity (a correction) was open to the
+    application role, so one injection could cancel out its organization's metered usage."""
+    owner = org_a.members[Role.OWNER]
+    with as_request(org_a.organization, owner):
+        assert (
+            attempt(
+                "INSERT INTO usage_tracking (organization_id, metric, quantity, recorded_at, "
+                "metadata) VALUES (tenancy_current_organization(), 'api_calls', -1000000, now(), "
+                "'{}') RETURNING id"
+            )
+            is None
+        )
+        assert attempt(
+            "INSERT INTO usage_tracking (organization_id, metric, quantity, recorded_at, "
+            "metadata) VALUES (tenancy_current_organization(), 'customers_created', 1, now(), "
+            "'{}') RETURNING id"
+        ), "positive amounts, as the application meters them, still go in"
+
+
 # === 2. Billing: usage, limits, status =========================================================
 
 
