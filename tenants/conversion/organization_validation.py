@@ -13,9 +13,7 @@ snapshot, which the whole-database validation checks).
 from __future__ import annotations
 
 import json
-import time
 
-from django.db import DatabaseError, OperationalError, connections, transaction
 from psycopg import sql
 
 from routing.legacy import legacy_column_names
@@ -27,7 +25,6 @@ from tenants.conversion.legacy_rows import (
     digest_of,
     organization_legacy_rows,
 )
-from tenants.conversion.snapshot import pin_digest_settings
 from tenants.conversion.validation import (
     FAIL,
     PASS,
@@ -35,46 +32,27 @@ from tenants.conversion.validation import (
     CannotValidate,
     Check,
     ValidationReport,
-    _database_error_message,
     _timed,
-    describe_database,
+    validation_transaction,
 )
 
 
 def validate_organization(slug: str, *, using: str = "default") -> ValidationReport:
-    connection = connections[using]
-    started = time.monotonic()
-    report = ValidationReport(database=describe_database(connection))
-    try:
-        connection.ensure_connection()
-    except OperationalError as error:
-        from routeoptimizer.cli import connection_failure_message
-
-        raise CannotValidate(connection_failure_message(error)) from error
-    try:
-        with transaction.atomic(using=using, durable=True), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            cursor.execute("SET LOCAL lock_timeout = '10s'")
-            pin_digest_settings(cursor)
-            cursor.execute("SHOW server_version")
-            report.database["server_version"] = cursor.fetchone()[0].split()[0]
-            cursor.execute(
-                "SELECT id::text, slug, is_active FROM organizations WHERE lower(slug) = lower(%s)",
-                [slug.strip()],
+    with validation_transaction(using) as (_connection, cursor, report):
+        cursor.execute(
+            "SELECT id::text, slug, is_active FROM organizations WHERE lower(slug) = lower(%s)",
+            [slug.strip()],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise CannotValidate(
+                f"no organization with slug {slug!r}: list them in the admin "
+                f"(/admin/tenants/organization/)"
             )
-            row = cursor.fetchone()
-            if row is None:
-                raise CannotValidate(
-                    f"no organization with slug {slug!r}: list them in the admin "
-                    f"(/admin/tenants/organization/)"
-                )
-            checks = _OrganizationChecks(cursor, *row)
-            report.database["organization"] = row[1]
-            for check in checks.checks():
-                report.checks.append(_timed(check))
-    except DatabaseError as error:
-        raise CannotValidate(_database_error_message(error)) from error
-    report.duration_seconds = time.monotonic() - started
+        checks = _OrganizationChecks(cursor, *row)
+        report.database["organization"] = row[1]
+        for check in checks.checks():
+            report.checks.append(_timed(check))
     return report
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, OperationalError, connections, transaction
@@ -144,6 +145,22 @@ def describe_database(connection) -> dict:
 
 def validate_tenancy(*, using: str = "default") -> ValidationReport:
     """Run every check in one read-only transaction; raise CannotValidate when none can run."""
+    # Hash joins over millions of ids stay in memory instead of spilling in batches.
+    with validation_transaction(using, work_mem="256MB") as (connection, cursor, report):
+        _require_migrated(connection, cursor)
+        _require_every_row_visible(cursor)
+        validator = _Validator(connection, cursor)
+        for check in validator.checks():
+            report.checks.append(_timed(check))
+    return report
+
+
+@contextmanager
+def validation_transaction(using: str, *, work_mem: str | None = None):
+    """One validation run's read-only REPEATABLE READ transaction (validate_tenancy's, and one
+    organization's): yields (connection, cursor, report) with the report's database described;
+    its duration is set when the block ends. A connection or database error is CannotValidate,
+    with one line."""
     connection = connections[using]
     started = time.monotonic()
     report = ValidationReport(database=describe_database(connection))
@@ -159,19 +176,14 @@ def validate_tenancy(*, using: str = "default") -> ValidationReport:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             # A migration holding a table: give up with a clear line rather than queue.
             cursor.execute("SET LOCAL lock_timeout = '10s'")
-            # Hash joins over millions of ids stay in memory instead of spilling in batches.
-            cursor.execute("SET LOCAL work_mem = '256MB'")
+            if work_mem:
+                cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
             pin_digest_settings(cursor)
             report.database["server_version"] = _server_version(cursor)
-            _require_migrated(connection, cursor)
-            _require_every_row_visible(cursor)
-            validator = _Validator(connection, cursor)
-            for check in validator.checks():
-                report.checks.append(_timed(check))
+            yield connection, cursor, report
     except DatabaseError as error:
         raise CannotValidate(_database_error_message(error)) from error
     report.duration_seconds = time.monotonic() - started
-    return report
 
 
 def _timed(check: Callable[[], Check]) -> Check:
