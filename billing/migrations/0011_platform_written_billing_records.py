@@ -8,9 +8,9 @@
   make every real Stripe event "outdated" (its status frozen), or rewrite its subscription.
 - `usage_tracking`'s append-only trigger honours `billing.allow_usage_purge` only for the
   platform or the owner: a setting the application role can write is no permission. And a
-  correction (a row with a negative quantity) is the platform's or the owner's too
-  (`usage_tracking_corrections`): the application only ever meters positive amounts, so an
-  injected negative row could only erase billed usage.
+  correction (a row with a negative quantity) is the platform's or the owner's too (the same
+  guard, as the trigger `usage_tracking_corrections`): the application only ever meters
+  positive amounts, so an injected negative row could only erase billed usage.
 
 Locks: CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the two billing tables and usage_tracking for
 milliseconds
@@ -31,6 +31,8 @@ usage_0009 = importlib.import_module("billing.migrations.0009_usage_api_calls_ho
 TABLES = ("billing_webhook_events", "organization_subscriptions")
 GUARD = "billing_platform_writes_only"
 
+# One guard for every write that is the platform's: what it guards is named by the trigger's
+# argument when the table's name alone would not say it (usage_tracking's corrections).
 GUARD_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION {GUARD}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -42,7 +44,8 @@ BEGIN
                    schema, schema) INTO allowed;
     IF NOT coalesce(allowed, false) THEN
         RAISE EXCEPTION '% is written by the platform only (the verified billing webhook, a '
-                        'superuser, onboarding): % refused', TG_TABLE_NAME, TG_OP
+                        'superuser, onboarding): % refused',
+                        CASE WHEN TG_NARGS > 0 THEN TG_ARGV[0] ELSE TG_TABLE_NAME END, TG_OP
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -78,37 +81,18 @@ $$;
 
 CORRECTIONS = "usage_tracking_corrections"
 
-CORRECTIONS_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION {CORRECTIONS}() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-    allowed boolean;
-BEGIN
-    EXECUTE format('SELECT %I.tenancy_is_platform() OR %I.tenancy_session_owns_tables()',
-                   TG_TABLE_SCHEMA, TG_TABLE_SCHEMA) INTO allowed;
-    IF NOT coalesce(allowed, false) THEN
-        RAISE EXCEPTION 'a usage correction (quantity %) is the platform''s to record',
-                        NEW.quantity
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN NEW;
-END
-$fn$;
-REVOKE ALL ON FUNCTION {CORRECTIONS}() FROM PUBLIC;
-"""
-
 
 def forwards(apps, schema_editor):
     connection = schema_editor.connection
     with connection.cursor() as cursor:
         cursor.execute(GUARD_FUNCTION)
         cursor.execute(PLATFORM_PURGE)
-        cursor.execute(CORRECTIONS_FUNCTION)
     run_ddl_with_short_lock(
         connection,
         f"DROP TRIGGER IF EXISTS {CORRECTIONS} ON usage_tracking; "
         f"CREATE TRIGGER {CORRECTIONS} BEFORE INSERT ON usage_tracking "
-        f"FOR EACH ROW WHEN (NEW.quantity < 0) EXECUTE FUNCTION {CORRECTIONS}()",
+        f"FOR EACH ROW WHEN (NEW.quantity < 0) "
+        f"EXECUTE FUNCTION {GUARD}('a usage correction (a negative quantity)')",
     )
     for table in TABLES:
         run_ddl_with_short_lock(
@@ -126,7 +110,6 @@ def backwards(apps, schema_editor):
     run_ddl_with_short_lock(connection, f"DROP TRIGGER IF EXISTS {CORRECTIONS} ON usage_tracking")
     with connection.cursor() as cursor:
         cursor.execute(f"DROP FUNCTION IF EXISTS {GUARD}()")
-        cursor.execute(f"DROP FUNCTION IF EXISTS {CORRECTIONS}()")
         cursor.execute(usage_0009.AGGREGATED_UPDATES)
 
 
