@@ -865,7 +865,7 @@ def install_account_boundary(connection, application_role: str | None) -> None:
 
     with_short_lock(
         connection,
-        lambda cursor: [cursor.execute(statement) for statement in statements],
+        lambda _cursor: _run(connection, statements),
         "replace the account tables' policies",
     )
     if application_role:
