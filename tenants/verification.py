@@ -46,6 +46,7 @@ _FUNCTIONS = (
     "tenancy_password_hash(uuid)",
     "tenancy_set_password_hash(uuid, text)",
     "tenancy_api_token(text)",
+    "tenancy_api_token_membership(text)",
     "tenancy_session_load(text)",
     "tenancy_session_exists(text)",
     "tenancy_session_save(text, text, timestamptz, boolean)",
@@ -66,6 +67,10 @@ _INTERNAL_FUNCTIONS = (
     "tenancy_guard_memberships()",
     "tenancy_guard_organizations()",
 )
+
+# Functions the application role executes and PUBLIC does not (revoked when each is created):
+# any other role that may connect to the database has no business authenticating tokens.
+_APPLICATION_ONLY_FUNCTIONS = ("tenancy_api_token_membership(text)",)
 
 # Tables only the owner may touch: the key, and the pre-migration snapshot (every legacy row's
 # id and digest, across organizations).
@@ -462,6 +467,48 @@ _ACCOUNT_FUNCTIONS = [
     + _DEFINER
     + """ AS $fn$ SELECT * FROM {s}.api_tokens t WHERE t.key_hash = digest $fn$
     """,
+    # Authentication in one query (tenants.0012): the token by the SHA-256 of its secret (equal,
+    # never a pattern: no listing), the columns a request reads of it, and, while it is usable,
+    # the accepted membership of its user in its organization with that user and organization:
+    # what the token's holder sees once authenticated, nothing else (no hash, no password, no
+    # other account). A token that is revoked, expired or whose membership is gone still gets
+    # its own row, with NULLs for the rest, so authentication can say why it refuses.
+    # PL/pgSQL keeps the join's plan for the session (a SECURITY DEFINER SQL function is
+    # planned again on every call). Not PUBLIC's: the application role's alone.
+    """
+    CREATE OR REPLACE FUNCTION {s}.tenancy_api_token_membership(digest text)
+    RETURNS TABLE (
+        id uuid, user_id uuid, organization_id uuid,
+        last_used_at timestamptz, expires_at timestamptz, revoked_at timestamptz,
+        membership_id uuid, membership_role text,
+        membership_user_id uuid, membership_organization_id uuid,
+        user_email text, user_first_name text, user_last_name text,
+        user_is_active boolean, user_is_staff boolean, user_is_superuser boolean,
+        organization_name text, organization_slug text, organization_is_active boolean,
+        organization_subscription_status text, organization_trial_ends_at timestamptz
+    ) LANGUAGE plpgsql STABLE ROWS 1 """
+    + _DEFINER
+    + """ AS $fn$
+    BEGIN
+        RETURN QUERY
+        SELECT t.id, t.user_id, t.organization_id, t.last_used_at, t.expires_at, t.revoked_at,
+               m.id, m.role::text, m.user_id, m.organization_id,
+               u.email::text, u.first_name::text, u.last_name::text,
+               u.is_active, u.is_staff, u.is_superuser,
+               o.name::text, o.slug::text, o.is_active,
+               o.subscription_status::text, o.trial_ends_at
+        FROM {s}.api_tokens t
+        LEFT JOIN {s}.organization_users m
+               ON t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+              AND m.user_id = t.user_id AND m.organization_id = t.organization_id
+              AND (m.invitation_token IS NULL OR m.invitation_accepted_at IS NOT NULL)
+        LEFT JOIN {s}.users u ON u.id = m.user_id
+        LEFT JOIN {s}.organizations o ON o.id = m.organization_id
+        WHERE t.key_hash = digest;
+    END
+    $fn$
+    """,
+    "REVOKE ALL ON FUNCTION {s}.tenancy_api_token_membership(text) FROM PUBLIC",
     # Sessions, by the hash of their key only (accounts.sessions): no listing, no key stored.
     """
     CREATE OR REPLACE FUNCTION {s}.tenancy_session_load(digest text) RETURNS text
@@ -933,15 +980,7 @@ def restrict_application_role(connection, role: str) -> None:
         installed = {row[0] for row in cursor.fetchall()}
     # A database at an older migration may lack the newer functions (tenants.0010's).
     for function in (f for f in _FUNCTIONS if f in installed):
-        internal = function in _INTERNAL_FUNCTIONS
-        template = (
-            "REVOKE EXECUTE ON FUNCTION {}.{} FROM PUBLIC, {}"
-            if internal
-            else "GRANT EXECUTE ON FUNCTION {}.{} TO {}"
-        )
-        statements.append(
-            sql.SQL(template).format(sql.Identifier(schema), sql.SQL(function), role_id)
-        )
+        statements += _execute_privileges(schema, function, role_id)
     # Temporary tables and functions would shadow ours for later requests on the same pooled
     # connection, inside their transactions and claims: the application role makes none.
     statements.append(
@@ -950,6 +989,51 @@ def restrict_application_role(connection, role: str) -> None:
         )
     )
     _run(connection, statements)
+
+
+def _execute_privileges(schema: str, function: str, role_id: sql.Identifier) -> list:
+    """Who executes `function`: nobody for the guards' own, the application role alone for
+    _APPLICATION_ONLY_FUNCTIONS, the application role (and PUBLIC, PostgreSQL's default) for
+    the rest."""
+    templates = (
+        ["REVOKE EXECUTE ON FUNCTION {}.{} FROM PUBLIC, {}"]
+        if function in _INTERNAL_FUNCTIONS
+        else ["GRANT EXECUTE ON FUNCTION {}.{} TO {}"]
+    )
+    if function in _APPLICATION_ONLY_FUNCTIONS:
+        templates.insert(0, "REVOKE EXECUTE ON FUNCTION {}.{} FROM PUBLIC")
+    return [
+        sql.SQL(template).format(sql.Identifier(schema), sql.SQL(function), role_id)
+        for template in templates
+    ]
+
+
+_API_TOKEN_MEMBERSHIP = "tenancy_api_token_membership(text)"
+
+
+def install_api_token_membership_lookup(connection, application_role: str | None) -> None:
+    """tenants.0012: (re)create tenancy_api_token_membership() alone, EXECUTE for the
+    application role only; CREATE OR REPLACE FUNCTION and GRANT change the catalog, no table is
+    locked (install_account_boundary, which creates it too, would replace every account
+    table's policies for nothing)."""
+    schema = _schema(connection)
+    # Its CREATE and its REVOKE from PUBLIC, as install_account_boundary runs them.
+    statements = [
+        _format(t, schema) for t in _ACCOUNT_FUNCTIONS if "tenancy_api_token_membership(" in t
+    ]
+    if application_role:
+        statements += _execute_privileges(
+            schema, _API_TOKEN_MEMBERSHIP, sql.Identifier(application_role)
+        )
+    _run(connection, statements)
+
+
+def remove_api_token_membership_lookup(connection) -> None:
+    """The reverse of install_api_token_membership_lookup."""
+    _run(
+        connection,
+        [_format(f"DROP FUNCTION IF EXISTS {{s}}.{_API_TOKEN_MEMBERSHIP}", _schema(connection))],
+    )
 
 
 def remove_account_boundary(connection, application_role: str | None) -> None:

@@ -238,6 +238,13 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "checks lock users and organizations); CREATE OR REPLACE FUNCTION changes the "
         "catalog only; no tenant table is touched",
     ),
+    "tenants.0012_api_token_membership_lookup": LockPlan(
+        NO_LOCK,
+        None,
+        False,
+        "CREATE OR REPLACE FUNCTION tenancy_api_token_membership(text) and its EXECUTE "
+        "privileges change the catalog only; no table is locked, no policy replaced",
+    ),
     "tenants.0008_organization_slug_case_insensitive": LockPlan(
         "SHARE UPDATE EXCLUSIVE",
         "organizations",

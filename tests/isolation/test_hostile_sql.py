@@ -356,6 +356,161 @@ def test_tokens_are_found_by_hash_only(acme, blue, people):
         assert found == [(people["victim"].pk,)], "the holder of the token itself finds it"
 
 
+LOOKUP = "tenancy_api_token_membership(%s)"
+
+
+def lookup(digest) -> list[dict]:
+    """What tenancy_api_token_membership() answers for `digest`, by column name."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {LOOKUP}", [digest])
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def test_the_token_membership_lookup_answers_a_guessed_hash_with_nothing(acme, people):
+    from accounts.tokens import hash_token
+
+    victim_hash = hash_token(people["victim_token"])
+    guesses = [
+        "0" * 64,
+        "",
+        "%",
+        "_" * 64,
+        victim_hash[:63],
+        victim_hash.upper(),
+        None,
+        f"{victim_hash}' OR '1'='1",
+        hash_token("ro_guessed"),
+    ]
+    for organization, user in ((None, None), (acme.organization, people["attacker"])):
+        with as_request(organization, user):
+            for guess in guesses:
+                assert lookup(guess) == [], guess
+
+
+def test_the_token_membership_lookup_shows_the_holder_its_own_rows_only(acme, blue, people):
+    from accounts.tokens import hash_token
+
+    _, own = api_token_issue(user=people["attacker"], organization=acme.organization)
+    with as_request():  # an anonymous request presenting B's owner's token: that token's own
+        [found] = lookup(hash_token(people["victim_token"]))
+    assert (found["user_id"], found["organization_id"]) == (
+        people["victim"].pk,
+        blue.organization.pk,
+    )
+    assert (found["user_email"], found["organization_slug"]) == ("victor@blue.example", "blue")
+    assert found["membership_role"] == Role.OWNER
+    # Nothing a token's holder does not need: no hash, no password, no other account's column.
+    assert not {"key_hash", "password_hash", "user_password_hash"} & set(found)
+    with as_request(acme.organization, people["attacker"]):
+        # Every hash A's owner can read is A's owner's own: the lookup over them shows nothing
+        # more than that account, its membership and its organization.
+        seen = rows(
+            f"SELECT f.user_id, f.organization_id, f.membership_id FROM api_tokens t, "
+            f"LATERAL {LOOKUP.replace('%s', 't.key_hash')} f"
+        )
+        assert seen == [(people["attacker"].pk, acme.organization.pk, found_membership(own))]
+        assert attempt(f"SELECT * FROM {LOOKUP.replace('%s', 'NULL::text[]')}") is None
+        assert blue_rows_seen(blue, people) == NOTHING
+
+
+def found_membership(api_token):
+    from tenants.models import OrganizationUser
+
+    with platform_access():
+        return OrganizationUser.objects.get(
+            user_id=api_token.user_id, organization_id=api_token.organization_id
+        ).pk
+
+
+MEMBERSHIP_COLUMNS = (
+    "membership_id",
+    "membership_role",
+    "user_email",
+    "user_is_active",
+    "organization_name",
+    "organization_slug",
+    "organization_is_active",
+)
+
+
+@pytest.mark.parametrize("state", ["revoked", "expired", "membership gone", "invitation pending"])
+def test_an_unusable_token_gets_its_own_row_and_nothing_about_its_account(
+    acme, blue, people, state
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import ApiToken
+    from accounts.tokens import hash_token
+    from tenants.models import OrganizationUser
+
+    token = people["victim_token"]
+    with platform_access():
+        api_token = ApiToken.objects.get(key_hash=hash_token(token))
+        memberships = OrganizationUser.objects.filter(user=people["victim"])
+        if state == "revoked":
+            ApiToken.objects.filter(pk=api_token.pk).update(revoked_at=timezone.now())
+        elif state == "expired":
+            ApiToken.objects.filter(pk=api_token.pk).update(
+                expires_at=timezone.now() - timedelta(seconds=1)
+            )
+        elif state == "membership gone":
+            memberships.delete()
+        else:
+            memberships.update(invitation_token="pending", invitation_accepted_at=None)
+    with as_request():
+        [found] = lookup(hash_token(token))
+    assert found["id"] == api_token.pk  # the token row: authentication names why it refuses
+    assert {name: found[name] for name in MEMBERSHIP_COLUMNS} == dict.fromkeys(MEMBERSHIP_COLUMNS)
+
+    from django.test import Client
+
+    response = Client().get("/api/v1/customers/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401
+    expected = {
+        "revoked": "invalid, expired or revoked token",
+        "expired": "invalid, expired or revoked token",
+        "membership gone": "no longer an active member of organization 'blue'",
+        "invitation pending": "no longer an active member of organization 'blue'",
+    }[state]
+    assert expected in response.json()["error"]
+
+
+def test_nobody_but_the_application_role_executes_the_token_membership_lookup():
+    function = "tenancy_api_token_membership(text)"
+    assert rows("SELECT has_function_privilege('public', %s, 'EXECUTE')", [function]) == [(False,)]
+    assert rows("SELECT has_function_privilege(current_user, %s, 'EXECUTE')", [function]) == [
+        (True,)
+    ]
+    # Who may run it: the owner (it is the owner's) and the application role, nobody else.
+    grantees = rows(
+        "SELECT DISTINCT a.grantee::regrole::text FROM pg_proc p, aclexplode(p.proacl) a "
+        "WHERE p.oid = %s::regprocedure",
+        [function],
+    )
+    assert {grantee for (grantee,) in grantees} == {
+        rows("SELECT current_user")[0][0],
+        rows(
+            "SELECT proowner::regrole::text FROM pg_proc WHERE oid = %s::regprocedure", [function]
+        )[0][0],
+    }
+    # The owner's rights, with a search_path of the catalog only: nothing the application role
+    # could create resolves in it.
+    assert rows(
+        "SELECT prosecdef, proconfig FROM pg_proc WHERE oid = %s::regprocedure", [function]
+    ) == [(True, ["search_path=pg_catalog, pg_temp"])]
+    # It cannot be redefined by the application role, nor shadowed (no CREATE, no TEMPORARY).
+    assert (
+        attempt(
+            f"CREATE OR REPLACE FUNCTION {function.replace('(text)', '(digest text)')} "
+            "RETURNS int LANGUAGE sql AS 'SELECT 1'"
+        )
+        is None
+    )
+
+
 PRIVILEGE_ATTACKS = {
     "make oneself superuser": "UPDATE users SET is_superuser = true WHERE id = '{me}'",
     "make oneself staff": "UPDATE users SET is_staff = true WHERE id = '{me}'",
