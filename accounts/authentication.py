@@ -51,7 +51,9 @@ class BearerTokenAuthentication(BaseAuthentication):
                 f"malformed token: tokens are ASCII; {NEW_TOKEN_HINT}"
             ) from None
 
-        api_token = api_token_for_key(key)
+        # One query: the token, and while it is usable its membership with its user and
+        # organization, only the columns used.
+        api_token, membership = api_token_for_key(key)
         if api_token is None or not api_token.is_usable():
             raise exceptions.AuthenticationFailed(
                 f"invalid, expired or revoked token; {NEW_TOKEN_HINT}"
@@ -59,8 +61,10 @@ class BearerTokenAuthentication(BaseAuthentication):
         # From here on the request is the token's user's: PostgreSQL shows it that account, its
         # memberships and the organizations it belongs to (tenants.claims).
         set_claim_user(api_token.user_id)
-        # One query: the membership with its user and organization, only the columns used.
-        membership = accepted_membership(api_token.user_id, api_token.organization_id)
+        if membership is None:
+            # Gone, or the database's clock already says expired where ours does not: asked
+            # again as the user, as before (the rare path may cost a query more).
+            membership = accepted_membership(api_token.user_id, api_token.organization_id)
         if membership is None or not membership.user.is_active:
             # The organization is hidden once the membership is gone; its slug, which the token's
             # holder knew, is still worth naming.

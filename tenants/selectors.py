@@ -9,9 +9,12 @@ from django.db import connection
 
 from tenants.models import Organization, OrganizationUser
 
-# What a request reads of its user and its organization (permissions, the role, the serializers'
-# organization slug); other columns load on first access. A check that reads another column on
-# every request (plan limits, the subscription) belongs here, not in a second query.
+# What a request reads of its membership, its user and its organization (permissions, the role,
+# the serializers' organization slug); other columns load on first access. A check that reads
+# another column on every request (plan limits, the subscription) belongs here, not in a second
+# query; a bearer token's request reads them through tenancy_api_token_membership()
+# (tenants.verification), whose result columns must then name it too (a new migration).
+REQUEST_MEMBERSHIP_FIELDS = ("id", "role", "user_id", "organization_id")
 REQUEST_USER_FIELDS = (
     "id",
     "email",
@@ -49,17 +52,39 @@ def accepted_membership(user_id, organization_id) -> OrganizationUser | None:
     order joins organizations and users again); None when there is none. The organization's
     and the user's active flags are the caller's to check: their messages differ.
 
-    Every authenticated API request asks this, so the SQL is written once (`_membership_sql`)
-    rather than compiled by the ORM each time; the instances are built as the ORM builds
-    them (`from_db`), the other columns deferred."""
-    statement, parts = _membership_sql()
+    Bearer tokens get the same in their own lookup (accounts.selectors); this serves what has no
+    token row to start from. The SQL is written once (`_membership_sql`) rather than compiled by
+    the ORM each time; the instances are built as the ORM builds them (`from_db`), the other
+    columns deferred."""
+    statement = _membership_sql()
     with connection.cursor() as cursor:
         cursor.execute(statement, [user_id, organization_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else membership_from_row(row)
+
+
+@functools.cache
+def request_membership_parts():
+    """((model, attnames), ...) of the membership, its user and its organization as a request
+    reads them: attnames in each model's own field order, the order from_db takes a subset in."""
+    from django.contrib.auth import get_user_model
+
+    wanted = (
+        (OrganizationUser, REQUEST_MEMBERSHIP_FIELDS),
+        (get_user_model(), REQUEST_USER_FIELDS),
+        (Organization, REQUEST_ORGANIZATION_FIELDS),
+    )
+    return tuple(
+        (model, tuple(f.attname for f in model._meta.concrete_fields if f.attname in names))
+        for model, names in wanted
+    )
+
+
+def membership_from_row(row) -> OrganizationUser:
+    """The membership, with its user and organization, from a row holding
+    request_membership_parts()' columns in that order."""
     objects, start = [], 0
-    for model, names in parts:
+    for model, names in request_membership_parts():
         objects.append(model.from_db(connection.alias, names, row[start : start + len(names)]))
         start += len(names)
     membership, user, organization = objects
@@ -68,31 +93,19 @@ def accepted_membership(user_id, organization_id) -> OrganizationUser | None:
 
 
 @functools.cache
-def _membership_sql():
-    from django.contrib.auth import get_user_model
-
-    user_model = get_user_model()
-    wanted = (
-        (OrganizationUser, ("id", "role", "user_id", "organization_id")),
-        (user_model, REQUEST_USER_FIELDS),
-        (Organization, REQUEST_ORGANIZATION_FIELDS),
-    )
-    # from_db takes a subset of the fields in the model's own order.
-    parts = tuple(
-        (model, tuple(f.attname for f in model._meta.concrete_fields if f.attname in names))
-        for model, names in wanted
-    )
+def _membership_sql() -> str:
+    parts = request_membership_parts()
+    user_model, organization_model = parts[1][0], parts[2][0]
     aliases = ("m", "u", "o")
     columns = ", ".join(
         f'{alias}."{model._meta.get_field(name).column}"'
         for alias, (model, names) in zip(aliases, parts, strict=True)
         for name in names
     )
-    statement = (
+    return (
         f'SELECT {columns} FROM "{OrganizationUser._meta.db_table}" m '
         f'JOIN "{user_model._meta.db_table}" u ON u."id" = m."user_id" '
-        f'JOIN "{Organization._meta.db_table}" o ON o."id" = m."organization_id" '
+        f'JOIN "{organization_model._meta.db_table}" o ON o."id" = m."organization_id" '
         f'WHERE m."user_id" = %s AND m."organization_id" = %s '
         f'AND (m."invitation_token" IS NULL OR m."invitation_accepted_at" IS NOT NULL) LIMIT 1'
     )
-    return statement, parts

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -120,6 +122,32 @@ def test_a_token_for_one_organization_with_x_organization_of_another_is_404(clie
 
     same = client_as(acme, Role.OWNER, HTTP_X_ORGANIZATION="acme").get("/api/v1/customers/")
     assert same.status_code == 200
+
+
+def _reads(captured) -> list[str]:
+    """The statements of a request that read or write something: not the transaction's own
+    (its savepoints, with the claim that rides along)."""
+    control = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+    statements = [query["sql"] for query in captured.captured_queries]
+    return [
+        statement for statement in statements if not statement.split("; ")[-1].startswith(control)
+    ]
+
+
+def test_an_authenticated_detail_request_is_authenticated_in_one_query(client_as, acme):
+    customer = acme.rows[Customer][0]
+    client = client_as(acme)
+    assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200  # last_used_at set
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/api/v1/customers/{customer.pk}/")
+
+    assert response.status_code == 200
+    assert response.json()["id"] == str(customer.pk)
+    # The token, its membership, its user and its organization in one query; then the customer.
+    authentication, read = _reads(captured)
+    assert "tenancy_api_token_membership(" in authentication
+    assert 'FROM "customers"' in read
 
 
 def test_a_token_stops_working_when_the_membership_ends(client_as, acme):
