@@ -204,6 +204,10 @@ class Server:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
+            # gunicorn puts the directory it starts in first on sys.path (before PYTHONPATH and
+            # --chdir): started from the project, a baseline server imported the project's own
+            # code, and the baseline measured the new code a second time.
+            cwd=code,
         )
         self.owner = owner
         deadline = time.monotonic() + 60
