@@ -55,3 +55,34 @@ def test_the_organization_is_current_during_the_request_and_not_after(client_as,
 
     assert response.status_code == 200
     assert current_organization_or_none() is None
+
+
+@pytest.mark.django_db
+def test_a_detail_request_is_filtered_by_what_its_query_string_says_and_only_then(
+    client_as, acme, monkeypatch
+):
+    from django_filters.rest_framework import DjangoFilterBackend
+
+    customer = acme.rows[Customer][0]
+    url = f"/api/v1/customers/{customer.pk}/"
+    client = client_as(acme)
+    assert customer.service_day == "monday"
+    # DRF filters a detail request too: a row the query string's filter or search excludes is 404.
+    assert client.get(f"{url}?service_day=monday").status_code == 200
+    assert client.get(f"{url}?service_day=tuesday").status_code == 404
+    assert client.get(f"{url}?search=nothing-matches-this").status_code == 404
+
+    # Without a query string there is nothing to filter by: no FilterSet is built.
+    built = []
+    original = DjangoFilterBackend.get_filterset
+    monkeypatch.setattr(
+        DjangoFilterBackend,
+        "get_filterset",
+        lambda self, *args: built.append(args) or original(self, *args),
+    )
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.json()["id"] == str(customer.pk)
+    assert built == []
+    assert client.get("/api/v1/customers/").json()["count"] == len(acme.rows[Customer])
+    assert len(built) == 1  # a list page still filters (and orders) as before
