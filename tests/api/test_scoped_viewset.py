@@ -84,5 +84,14 @@ def test_a_detail_request_is_filtered_by_what_its_query_string_says_and_only_the
     assert response.status_code == 200
     assert response.json()["id"] == str(customer.pk)
     assert built == []
-    assert client.get("/api/v1/customers/").json()["count"] == len(acme.rows[Customer])
-    assert len(built) == 1  # a list page still filters (and orders) as before
+    # Nor for a list page whose query string names no filter; one that does is filtered.
+    page = client.get("/api/v1/customers/?page_size=2").json()
+    assert page["count"] == len(acme.rows[Customer])
+    names = [row["display_name"] for row in page["results"]]
+    assert names == sorted(c.display_name for c in acme.rows[Customer])[:2]  # still ordered
+    assert built == []
+    for day in ("monday", "tuesday"):
+        found = client.get(f"/api/v1/customers/?service_day={day}&page_size=2").json()
+        assert found["count"] == sum(c.service_day == day for c in acme.rows[Customer])
+    assert client.get("/api/v1/customers/?service_day=someday").status_code == 400
+    assert len(built) == 3
