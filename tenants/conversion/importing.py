@@ -68,6 +68,10 @@ IMPORT_LOCK_TIMEOUT = "10s"
 APPLICATION_NAME = "import_organization"
 MAX_NAMED = 5
 PROGRESS_SECONDS = 5.0
+# The staged rows' INSERTs go in slices of about this many rows by default (a TID range of the
+# staged table each), for a progress line every PROGRESS_SECONDS; the slices cost nothing
+# measurable against one INSERT per table (bench/import_at_scale.py).
+BATCH_ROWS = 20_000
 
 
 class ImportRefused(Exception):
@@ -144,6 +148,7 @@ def import_organization(
     owner_email: str,
     dry_run: bool = False,
     remap_ids: bool = False,
+    batch_rows: int = BATCH_ROWS,
     progress: Callable[[str], None] = print,
     using: str = "default",
 ) -> ImportResult:
@@ -177,6 +182,7 @@ def import_organization(
                         source_uri=source_uri,
                         dry_run=dry_run,
                         remap_ids=remap_ids,
+                        batch_rows=batch_rows,
                         started_at=started_at,
                         progress=progress,
                     )
@@ -533,6 +539,7 @@ def _import_staged(
     source_uri,
     dry_run,
     remap_ids,
+    batch_rows,
     started_at,
     progress,
 ) -> ImportResult:
@@ -575,14 +582,7 @@ def _import_staged(
 
     unchecked = _skip_row_checks(cursor)
     for table in WRITE_ORDER:
-        begun = time.monotonic()
-        target, query = _mapped_select(table, organization_id)
-        cursor.execute(
-            sql.SQL("INSERT INTO {} ({}) ").format(sql.Identifier(table), target) + query
-        )
-        seconds = time.monotonic() - begun
-        rate = f", {cursor.rowcount / seconds:,.0f} rows/s" if seconds > 0 else ""
-        progress(f"  imported {cursor.rowcount} {table} in {seconds:.1f}s{rate}")
+        _insert_staged(cursor, table, organization_id, batch_rows=batch_rows, progress=progress)
     if unchecked:
         begun = time.monotonic()
         cursor.execute("SET LOCAL session_replication_role = origin")
@@ -631,6 +631,41 @@ def _import_staged(
     )
     _record(cursor, organization_id, state, result, source_uri=source_uri, started_at=started_at)
     return result
+
+
+def _insert_staged(cursor, table: str, organization_id: str, *, batch_rows: int, progress) -> None:
+    """The staged rows of `table` into the shared table, in slices of about `batch_rows` rows (one
+    TID range of the staged table each, so every slice reads only its own pages), all in the
+    import's transaction, with a progress line every PROGRESS_SECONDS."""
+    cursor.execute(
+        "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int, reltuples "
+        "FROM pg_class WHERE oid = %s::regclass",
+        [staged(table), staged(table)],
+    )
+    pages, estimated_rows = cursor.fetchone()
+    per_slice = max(1, round(batch_rows * pages / max(estimated_rows, 1)))
+    target, query = _mapped_select(table, organization_id)
+    statement = (
+        sql.SQL("INSERT INTO {} ({}) ").format(sql.Identifier(table), target)
+        + query
+        + sql.SQL(" WHERE s.ctid >= format('(%%s,0)', %s::bigint)::tid")
+        + sql.SQL(" AND s.ctid < format('(%%s,0)', %s::bigint)::tid")
+    )
+    begun = last = time.monotonic()
+    written = 0
+    for first in range(0, max(pages, 1), per_slice):
+        cursor.execute(statement, [first, first + per_slice])
+        written += cursor.rowcount
+        now = time.monotonic()
+        if now - last > PROGRESS_SECONDS and first + per_slice < pages:
+            last = now
+            progress(
+                f"  importing {table}: {written:,} rows so far, "
+                f"{written / (now - begun):,.0f} rows/s"
+            )
+    seconds = time.monotonic() - begun
+    rate = f", {written / seconds:,.0f} rows/s" if seconds > 0 else ""
+    progress(f"  imported {written} {table} in {seconds:.1f}s{rate}")
 
 
 def _skip_row_checks(cursor) -> bool:

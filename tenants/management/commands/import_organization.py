@@ -6,7 +6,13 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.conversion.importing import ImportRefused, elapsed, id_mapping, import_organization
+from tenants.conversion.importing import (
+    BATCH_ROWS,
+    ImportRefused,
+    elapsed,
+    id_mapping,
+    import_organization,
+)
 from tenants.management.base import runs_as_owner
 
 
@@ -45,12 +51,37 @@ class Command(BaseCommand):
             "follow; the mapping is kept in tenancy_import_id_map).",
         )
         parser.add_argument(
+            "--batch-rows",
+            type=int,
+            default=BATCH_ROWS,
+            metavar="N",
+            help=f"Write the rows in slices of about N (default {BATCH_ROWS:,}), all in the "
+            f"import's one transaction; a progress line every few seconds between slices.",
+        )
+        parser.add_argument(
             "--report",
             metavar="PATH",
             help="Also write the import's report as JSON (counts, proof, every remapped id).",
         )
 
-    def handle(self, *args, source, slug, name, owner_email, dry_run, remap_ids, report, **options):
+    def handle(
+        self,
+        *args,
+        source,
+        slug,
+        name,
+        owner_email,
+        dry_run,
+        remap_ids,
+        batch_rows,
+        report,
+        **options,
+    ):
+        if batch_rows < 1:
+            raise CommandError(
+                f"--batch-rows {batch_rows} is not a number of rows: give 1 or more "
+                f"(default {BATCH_ROWS:,})"
+            )
         try:
             result = import_organization(
                 source_uri=source,
@@ -59,6 +90,7 @@ class Command(BaseCommand):
                 owner_email=owner_email,
                 dry_run=dry_run,
                 remap_ids=remap_ids,
+                batch_rows=batch_rows,
                 progress=self.stdout.write,
             )
         except ImportRefused as error:
