@@ -78,8 +78,10 @@ def _membership(user, slug: str | None) -> OrganizationUser:
 
 class AuthTokenView(OrganizationContextMixin, APIView):
     throttle_scope = "auth_token"
-    # Revoking one's own token is not a change of the organization's data: allowed read-only.
+    # Revoking one's own token is not a change of the organization's data: allowed read-only,
+    # and allowed to a canceled or suspended organization's members too (billing.access).
     writes_need_subscription = False
+    open_whatever_the_subscription = frozenset({"DELETE"})
 
     def get_authenticators(self):
         # Issuing takes a password, not a token: a stale Authorization header must not get in

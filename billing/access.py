@@ -27,7 +27,9 @@ class SubscriptionRefused(exceptions.APIException):
 
 
 def check_request(request, view, organization) -> None:
-    if not enabled():
+    """`view.open_whatever_the_subscription`: the methods a closed organization's members keep
+    (revoking one's own token: cutting off a leaked credential must never need a payment)."""
+    if not enabled() or request.method in getattr(view, "open_whatever_the_subscription", ()):
         return
     write = request.method not in READ_METHODS and getattr(view, "writes_need_subscription", True)
     try:

@@ -88,6 +88,21 @@ def test_canceled_and_suspended_answer_nobody(acme, client_as, status, code, wor
             assert words in response.json()["error"]
 
 
+@pytest.mark.parametrize("status", ["canceled", "suspended"])
+def test_a_closed_organizations_member_can_still_revoke_their_token(acme, client_as, status):
+    """Revoking the presented token is how a member cuts off a leaked credential: it stays
+    possible whatever the subscription, while everything else answers 402/403."""
+    client = client_as(acme, Role.TECHNICIAN)
+    set_columns(acme.organization, subscription_status=status)
+    assert client.get("/api/v1/customers/").status_code in (402, 403)
+
+    assert client.delete("/api/v1/auth/token").status_code == 204
+
+    response = client.get("/api/v1/customers/")
+    assert response.status_code == 401  # the token is gone, not merely refused
+    assert "revoked" in response.json()["error"]
+
+
 def test_the_status_check_adds_no_query(acme, client_as, settings):
     client = client_as(acme)
     client.get("/api/v1/customers/?page_size=1")  # warm up (content types, schema caches)
