@@ -643,7 +643,8 @@ def _insert_staged(cursor, table: str, organization_id: str, *, batch_rows: int,
         [staged(table), staged(table)],
     )
     pages, estimated_rows = cursor.fetchone()
-    per_slice = max(1, round(batch_rows * pages / max(estimated_rows, 1)))
+    # At most the whole table: a slice's bounds stay block numbers a tid can hold.
+    per_slice = min(max(pages, 1), max(1, round(batch_rows * pages / max(estimated_rows, 1))))
     target, query = _mapped_select(table, organization_id)
     statement = (
         sql.SQL("INSERT INTO {} ({}) ").format(sql.Identifier(table), target)
