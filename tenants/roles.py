@@ -39,6 +39,19 @@ def application_role_name() -> str:
     return settings.DATABASE_ROLES[APPLICATION]["USER"]
 
 
+def distinct_application_role(connection) -> str | None:
+    """The application role's name when it exists and is not the role `connection` runs as
+    (a migration's owner); None otherwise: then the owner serves the application itself, and
+    there is nobody to grant to or restrict."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        (current,) = cursor.fetchone()
+        role = application_role_name()
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        exists = cursor.fetchone() is not None
+    return role if exists and role != current else None
+
+
 def current_role(alias: str = DEFAULT_DB_ALIAS) -> str:
     return connections[alias].settings_dict.get("ROLE", APPLICATION)
 

@@ -70,7 +70,16 @@ _INTERNAL_FUNCTIONS = (
 
 # Functions the application role executes and PUBLIC does not (revoked when each is created):
 # any other role that may connect to the database has no business authenticating tokens.
-_APPLICATION_ONLY_FUNCTIONS = ("tenancy_api_token_membership(text)",)
+_APPLICATION_ONLY_FUNCTIONS = (
+    "tenancy_api_token_membership(text)",
+    # Since tenants.0013: the other lookups that answer without a claim, by a hash or an email.
+    "tenancy_api_token(text)",
+    "tenancy_account_id(text)",
+    "tenancy_session_load(text)",
+    "tenancy_session_exists(text)",
+    "tenancy_session_save(text, text, timestamptz, boolean)",
+    "tenancy_session_delete(text)",
+)
 
 # Tables only the owner may touch: the key, and the pre-migration snapshot (every legacy row's
 # id and digest, across organizations).
@@ -373,6 +382,42 @@ def prune_keys(connection, *, keep: list[str]) -> list[str]:
 
 # --- account tables -------------------------------------------------------------------------------
 
+# What the invitee may change of their own membership row (tenancy_guard_memberships), in the
+# trigger's body. Since tenants.0013: the invitation columns only as the acceptance of a pending
+# invitation younger than INVITATION_LIFETIME (its token cleared, its acceptance time set, both
+# at once, as tenants.services.invitation_accept writes them), and the primary organization.
+# Before, any change of them passed, so one SQL injection in the invitee's own request could
+# accept an expired invitation (or a pending one by clearing its token alone).
+_INVITEE_UPDATE = """
+            IF (NEW.invitation_token IS NOT DISTINCT FROM OLD.invitation_token
+                AND NEW.invitation_accepted_at IS NOT DISTINCT FROM OLD.invitation_accepted_at)
+               OR (OLD.invitation_token IS NOT NULL AND OLD.invitation_accepted_at IS NULL
+                   AND OLD.created_at > now() - {invitation_lifetime}
+                   AND NEW.invitation_token IS NULL AND NEW.invitation_accepted_at IS NOT NULL)
+            THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION 'an invitation is accepted once, before it expires'
+                USING ERRCODE = '42501';"""
+_INVITEE_UPDATE_BEFORE_0013 = """
+            RETURN NEW;"""
+
+
+def _account_function_extras(*, before_0013: bool = False) -> dict:
+    """The values the account functions' templates are formatted with."""
+    from tenants.services import INVITATION_LIFETIME
+
+    lifetime = sql.SQL("make_interval(secs => {})").format(
+        sql.Literal(int(INVITATION_LIFETIME.total_seconds()))
+    )
+    invitee = _INVITEE_UPDATE_BEFORE_0013 if before_0013 else _INVITEE_UPDATE
+    return {
+        "ranks": sql.Literal(__import__("json").dumps(ROLE_RANKS)),
+        "fields": sql.Literal(list(PLATFORM_ORGANIZATION_FIELDS)),
+        "invitee_update": sql.SQL(invitee).format(invitation_lifetime=lifetime),
+    }
+
+
 _ACCOUNT_FUNCTIONS = [
     # What the users and organizations policies compare with (above): the members of the claim's
     # organizations, and the organizations of the claim's user's memberships.
@@ -668,7 +713,7 @@ _ACCOUNT_FUNCTIONS = [
                                       'is_primary_org', 'updated_at'])
              = (to_jsonb(OLD) - ARRAY['invitation_token', 'invitation_accepted_at',
                                       'is_primary_org', 'updated_at']) THEN
-            RETURN NEW;
+{invitee_update}
         END IF;
         -- Nobody is made a member without accepting: a new membership is a pending invitation,
         -- and only the invitee accepts it (above).
@@ -876,9 +921,8 @@ def owner_only_tables(connection) -> list[str]:
 def install_account_boundary(connection, application_role: str | None) -> None:
     """Row level security, guards and privileges of the account tables (idempotent)."""
     schema = _schema(connection)
-    ranks = sql.Literal(__import__("json").dumps(ROLE_RANKS))
-    fields = sql.Literal(list(PLATFORM_ORGANIZATION_FIELDS))
-    statements = [_format(t, schema, ranks=ranks, fields=fields) for t in _ACCOUNT_FUNCTIONS]
+    extras = _account_function_extras()
+    statements = [_format(t, schema, **extras) for t in _ACCOUNT_FUNCTIONS]
     statements.append(
         _format(
             "ALTER TABLE {s}.django_admin_log ADD COLUMN IF NOT EXISTS organization_id uuid "
@@ -1011,21 +1055,69 @@ def _execute_privileges(schema: str, function: str, role_id: sql.Identifier) -> 
 _API_TOKEN_MEMBERSHIP = "tenancy_api_token_membership(text)"
 
 
-def install_api_token_membership_lookup(connection, application_role: str | None) -> None:
-    """tenants.0012: (re)create tenancy_api_token_membership() alone, EXECUTE for the
-    application role only; CREATE OR REPLACE FUNCTION and GRANT change the catalog, no table is
-    locked (install_account_boundary, which creates it too, would replace every account
-    table's policies for nothing)."""
+def _replace_account_functions(connection, functions, application_role, **extras) -> None:
+    """(Re)create the account functions `functions` (signatures of _FUNCTIONS) alone, with
+    their privileges: CREATE OR REPLACE FUNCTION, REVOKE and GRANT change the catalog only, no
+    table is locked (install_account_boundary, which creates them too, would replace every
+    account table's policies for nothing)."""
     schema = _schema(connection)
-    # Its CREATE and its REVOKE from PUBLIC, as install_account_boundary runs them.
+    extras = {**_account_function_extras(), **extras}
     statements = [
-        _format(t, schema) for t in _ACCOUNT_FUNCTIONS if "tenancy_api_token_membership(" in t
+        _format(template, schema, **extras)
+        for template in _ACCOUNT_FUNCTIONS
+        if any(f"{{s}}.{function.split('(')[0]}(" in template for function in functions)
     ]
-    if application_role:
-        statements += _execute_privileges(
-            schema, _API_TOKEN_MEMBERSHIP, sql.Identifier(application_role)
-        )
+    for function in functions:
+        if application_role:
+            statements += _execute_privileges(schema, function, sql.Identifier(application_role))
+        elif function in _APPLICATION_ONLY_FUNCTIONS:  # the owner serves the application
+            statements.append(
+                sql.SQL("REVOKE EXECUTE ON FUNCTION {}.{} FROM PUBLIC").format(
+                    sql.Identifier(schema), sql.SQL(function)
+                )
+            )
     _run(connection, statements)
+
+
+def install_api_token_membership_lookup(connection, application_role: str | None) -> None:
+    """tenants.0012: tenancy_api_token_membership() alone, EXECUTE for the application role only
+    (its CREATE and its REVOKE from PUBLIC, as install_account_boundary runs them)."""
+    _replace_account_functions(connection, [_API_TOKEN_MEMBERSHIP], application_role)
+
+
+# tenants.0013's functions: the membership guard, and the lookups PUBLIC no longer executes.
+_MEMBERSHIP_GUARD = "tenancy_guard_memberships()"
+_CLAIMLESS_LOOKUPS = tuple(f for f in _APPLICATION_ONLY_FUNCTIONS if f != _API_TOKEN_MEMBERSHIP)
+
+
+def harden_invitations_and_lookups(connection, application_role: str | None) -> None:
+    """tenants.0013: the membership guard accepts an invitation only while it is pending and
+    unexpired (_INVITEE_UPDATE), and only the application role executes the lookups that
+    answer without a claim (_APPLICATION_ONLY_FUNCTIONS). Catalog only."""
+    _replace_account_functions(
+        connection, [_MEMBERSHIP_GUARD, *_CLAIMLESS_LOOKUPS], application_role
+    )
+
+
+def soften_invitations_and_lookups(connection) -> None:
+    """The reverse of harden_invitations_and_lookups: the guard as tenants.0007-0012 made it,
+    and EXECUTE on the lookups for PUBLIC again (PostgreSQL's default)."""
+    _replace_account_functions(
+        connection,
+        [_MEMBERSHIP_GUARD],
+        None,
+        **_account_function_extras(before_0013=True),
+    )
+    schema = _schema(connection)
+    _run(
+        connection,
+        [
+            sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO PUBLIC").format(
+                sql.Identifier(schema), sql.SQL(function)
+            )
+            for function in _CLAIMLESS_LOOKUPS
+        ],
+    )
 
 
 def remove_api_token_membership_lookup(connection) -> None:

@@ -245,6 +245,14 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "CREATE OR REPLACE FUNCTION tenancy_api_token_membership(text) and its EXECUTE "
         "privileges change the catalog only; no table is locked, no policy replaced",
     ),
+    "tenants.0013_invitations_and_claimless_lookups": LockPlan(
+        NO_LOCK,
+        None,
+        False,
+        "CREATE OR REPLACE FUNCTION tenancy_guard_memberships() (its trigger keeps pointing at "
+        "it) and REVOKE/GRANT EXECUTE on the claimless lookups change the catalog only; no "
+        "table is locked",
+    ),
     "tenants.0008_organization_slug_case_insensitive": LockPlan(
         "SHARE UPDATE EXCLUSIVE",
         "organizations",

@@ -19,26 +19,16 @@ authenticates with tenancy_api_token and a second query).
 
 from django.db import migrations
 
-from tenants.roles import application_role_name
+from tenants.roles import distinct_application_role
 from tenants.verification import (
     install_api_token_membership_lookup,
     remove_api_token_membership_lookup,
 )
 
 
-def _application_role(connection):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_user")
-        (current,) = cursor.fetchone()
-        role = application_role_name()
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        exists = cursor.fetchone() is not None
-    return role if exists and role != current else None
-
-
 def forwards(apps, schema_editor):
     connection = schema_editor.connection
-    install_api_token_membership_lookup(connection, _application_role(connection))
+    install_api_token_membership_lookup(connection, distinct_application_role(connection))
 
 
 def backwards(apps, schema_editor):
