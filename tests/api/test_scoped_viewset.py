@@ -1,5 +1,7 @@
 """The base viewset keeps the organization scope where subclasses cannot lose it."""
 
+import re
+
 import pytest
 
 from routing.models import Customer
@@ -95,3 +97,84 @@ def test_a_detail_request_is_filtered_by_what_its_query_string_says_and_only_the
         assert found["count"] == sum(c.service_day == day for c in acme.rows[Customer])
     assert client.get("/api/v1/customers/?service_day=someday").status_code == 400
     assert len(built) == 3
+
+
+RESOURCES = [
+    ("customers", "routing.Customer"),
+    ("drivers", "routing.Driver"),
+    ("routes", "routing.Route"),
+    ("route-stops", "routing.RouteStop"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path,label", RESOURCES)
+def test_a_plain_detail_read_runs_the_orm_statement_compiled_once(
+    client_as, acme, blue, monkeypatch, path, label
+):
+    """get_object's learned statement answers byte for byte as the ORM's way, with the same SQL
+    (the scoped manager's organization condition and get_queryset's), for the current
+    organization only, and a bad key is DRF's 404."""
+    from django.apps import apps
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tenants import api
+
+    model = apps.get_model(label)
+    mine, theirs = acme.first(model), blue.first(model)
+    urls = [f"/api/v1/{path}/{mine.pk}/", f"/api/v1/{path}/{theirs.pk}/", f"/api/v1/{path}/x1/"]
+    client = client_as(acme)
+    client.get(f"/api/v1/{path}/")  # the token's first use writes its last_used_at
+    monkeypatch.setattr(api, "_OBJECT_STATEMENTS", {})
+
+    def answers():
+        out = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url)
+            # The claim rides on the transaction's first statement, whichever that is.
+            reads = [
+                re.sub(r"^SELECT set_config\('app.tenancy_claim', '[^']*', true\); ", "", q["sql"])
+                for q in queries
+                if f'FROM "{model._meta.db_table}"' in q["sql"]
+            ]
+            out.append((response.status_code, response.content, reads))
+        return out
+
+    with monkeypatch.context() as orm_only:
+        orm_only.setattr(api.OrganizationScopedViewSet, "_plain_object_read", lambda self: None)
+        expected = answers()
+    assert api._OBJECT_STATEMENTS == {}
+    learned, cached = answers(), answers()
+    assert [status for status, *_ in expected] == [200, 404, 404]
+    assert learned == expected and cached == expected
+    (statement,) = api._OBJECT_STATEMENTS.values()
+    assert statement is not None, "the plain read kept the ORM's way"
+    sql, roles = statement[:2]
+    assert roles.count("organization") == 2 and roles.count("key") == 1
+    assert sql.count('"organization_id" =') == 2
+    # Another organization's token reads its own row with the same statement, not acme's.
+    other = client_as(blue)
+    assert other.get(urls[1]).json()["id"] == str(theirs.pk)
+    assert other.get(urls[0]).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_detail_read_narrowed_by_role_or_query_string_keeps_the_orm_way(
+    client_as, acme, monkeypatch
+):
+    from routing.models import Route
+    from tenants import api
+    from tenants.models import Role
+
+    monkeypatch.setattr(api, "_OBJECT_STATEMENTS", {})
+    route = acme.first(Route)
+    technician = client_as(acme, Role.TECHNICIAN)
+    assert technician.get(f"/api/v1/routes/{route.pk}/").status_code in (200, 404)
+    assert client_as(acme).get(f"/api/v1/routes/{route.pk}/?service_day=x").status_code in (
+        200,
+        400,
+        404,
+    )
+    assert api._OBJECT_STATEMENTS == {}
