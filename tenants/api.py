@@ -126,7 +126,10 @@ class OrganizationScopedSerializer(serializers.ModelSerializer):
         if plan is None:
             plan = self._read_plan = self._shared_read_plan() or self._build_read_plan()
         ret = {}
-        zone = None
+        # DRF's default_timezone(), asked once per serializer (a page's rows share the child
+        # serializer of one request) rather than once per row: a ContextVar read through
+        # asgiref's Local cost about 3% of a 50-row page.
+        zone = self.__dict__.get("_zone")
         for name, attribute, unchanged, convert, field in plan:
             if attribute is None:  # DRF's own way
                 try:
@@ -145,8 +148,8 @@ class OrganizationScopedSerializer(serializers.ModelSerializer):
                 if type(value) is not datetime.datetime or value.tzinfo is None:
                     ret[name] = field.to_representation(value)
                     continue
-                if zone is None:  # DRF's default_timezone(), asked once per row, not per field
-                    zone = timezone.get_current_timezone()
+                if zone is None:
+                    zone = self._zone = timezone.get_current_timezone()
                 text = value.astimezone(zone).isoformat()
                 ret[name] = text[:-6] + "Z" if text.endswith("+00:00") else text
             else:
