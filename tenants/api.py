@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models import Count, F, Func, Value, Window
 from django.db.models.expressions import Col
 from django.db.models.functions import Cast, Coalesce
@@ -344,7 +344,7 @@ class PageByKeysPaginator(Paginator):
         # the underestimate above made PostgreSQL read the organization's rows to find fifty.
         # The keys are the organization's query's own, and each row is checked once more.
         model = queryset.model
-        rows = {row.pk: row for row in model._base_manager.filter(pk__in=keys).order_by()}
+        rows = {row.pk: row for row in _rows_by_keys(model, keys)}
         organization = current_organization_or_none()
         if organization is not None and any(
             getattr(row, "organization_id", organization.pk) != organization.pk
@@ -352,6 +352,100 @@ class PageByKeysPaginator(Paginator):
         ):
             raise CrossOrganizationRead(f"a page of {model.__name__} left {organization.slug}")
         return self._get_page([rows[key] for key in keys if key in rows], number, self)
+
+
+# (model, number of keys) -> the statement reading those rows by primary key, None when the
+# ORM's way is kept (_rows_by_keys).
+_ROWS_BY_KEYS: dict = {}
+
+
+def _rows_by_keys(model, keys):
+    """model._base_manager.filter(pk__in=keys).order_by(), with its SQL compiled once per model
+    and number of keys: the statement differs only in the keys, and compiling it was about a
+    third of what a page's three queries cost in Python. Duplicated keys (a filter through a
+    join may repeat one) and statements `_learn_statement` cannot be sure of go the ORM's way."""
+    manager = model._base_manager
+    if manager._queryset_class is not models.QuerySet or len(set(keys)) != len(keys):
+        return list(manager.filter(pk__in=keys).order_by())
+    pk = model._meta.pk
+    using = router.db_for_read(model)
+    connection = connections[using]
+    try:
+        values = [
+            pk.get_db_prep_value(pk.get_prep_value(k), connection, prepared=True) for k in keys
+        ]
+    except (TypeError, ValueError, ValidationError):
+        return list(manager.filter(pk__in=keys).order_by())
+    cache_key = (model, len(keys), using)
+    statement = _ROWS_BY_KEYS.get(cache_key, _UNLEARNED)
+    if statement is _UNLEARNED:
+        queryset = manager.filter(pk__in=keys).order_by()
+        learned = None if queryset.db != using else _learn_statement(model, queryset, using)
+        # Each parameter the key in its place: IN (%s, ...) in the keys' order.
+        if learned is not None and (
+            len(learned[1]) != len(values) or not all(map(_same_value, learned[1], values))
+        ):
+            learned = None
+        statement = _ROWS_BY_KEYS[cache_key] = (
+            None if learned is None else (learned[0], learned[2], learned[3])
+        )
+    if statement is None:
+        return list(manager.filter(pk__in=keys).order_by())
+    return _read_rows(model, statement, values, using)
+
+
+def _learn_statement(model, queryset, using):
+    """(sql, params, attnames, converters) of `queryset` as the ORM compiles it, when it reads
+    `model`'s own columns (no join, annotation or backend converter); None otherwise. The
+    caller checks what each parameter is before running the SQL again with other values."""
+    if queryset.query.select_for_update or queryset._prefetch_related_lookups:
+        return None
+    compiler = queryset.query.get_compiler(using=using)
+    sql, params = compiler.as_sql()
+    fields = [column.target for column, *_ in compiler.select]
+    if (
+        compiler.klass_info is None
+        or compiler.klass_info.get("related_klass_infos")
+        or compiler.annotation_col_map
+        or compiler.has_extra_select
+        or not all(type(column) is Col for column, *_ in compiler.select)
+        or fields != list(model._meta.concrete_fields)
+    ):
+        return None
+    # The fields' own from_db_value (a UTC datetime field's): the ORM applies them to each row,
+    # so do we; a converter of the database backend (bound to one connection) is not kept.
+    converters = compiler.get_converters([column for column, *_ in compiler.select])
+    for functions, column in converters.values():
+        if any(getattr(function, "__self__", None) is not column.target for function in functions):
+            return None
+    converters = tuple(
+        (position, tuple(functions), column) for position, (functions, column) in converters.items()
+    )
+    return sql, tuple(params), tuple(field.attname for field in fields), converters
+
+
+def _same_value(a, b) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _read_rows(model, statement, params, using):
+    """The rows of a learned statement (sql, attnames, converters) run with `params`, built as
+    the ORM builds them (the fields' converters, from_db)."""
+    sql, attnames, converters = statement
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    objects = []
+    from_db = model.from_db
+    for row in rows:
+        if converters:
+            row = list(row)
+            for position, functions, column in converters:
+                for function in functions:
+                    row[position] = function(row[position], column, connection)
+        objects.append(from_db(using, attnames, row))
+    return objects
 
 
 class Pagination(BasePagination):
@@ -463,31 +557,21 @@ class OrganizationScopedViewSet(OrganizationContextMixin, viewsets.ModelViewSet)
         if statement is None:
             return super().get_object()
         organization = current_organization(f"the {self.resource} API")
-        key = plain
         sql, roles, attnames, converters, using = statement
         pk = self.model._meta.pk
-        connection = connections[using]
         try:
-            key = pk.get_db_prep_value(pk.get_prep_value(key), connection, prepared=True)
+            key = pk.get_db_prep_value(pk.get_prep_value(plain), connections[using], prepared=True)
         except (TypeError, ValueError, ValidationError):
             raise Http404 from None  # as DRF's get_object_or_404 for a key of the wrong type
         params = [organization.pk if role == "organization" else key for role in roles]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchmany(MAX_GET_RESULTS)
+        rows = _read_rows(self.model, (sql, attnames, converters), params, using)
         if len(rows) != 1:
             # None: Django's get_object_or_404 (its message is the exception handler's); more
             # than one cannot happen by primary key, and is left to the ORM to report.
             if not rows:
                 raise Http404(f"No {self.model._meta.object_name} matches the given query.")
             return super().get_object()
-        row = rows[0]
-        if converters:
-            row = list(row)
-            for position, functions, column in converters:
-                for function in functions:
-                    row[position] = function(row[position], column, connection)
-        obj = self.model.from_db(using, attnames, row)
+        obj = rows[0]
         self.check_object_permissions(self.request, obj)
         return obj
 
@@ -525,46 +609,22 @@ class OrganizationScopedViewSet(OrganizationContextMixin, viewsets.ModelViewSet)
             key = pk.get_db_prep_value(pk.get_prep_value(key), connection, prepared=True)
         except (TypeError, ValueError, ValidationError):
             return _UNLEARNED  # a bad key: learn from a good one
-        if clone.query.select_for_update or clone._prefetch_related_lookups:
-            return None
         clone.query.set_limits(high=MAX_GET_RESULTS)
-        compiler = clone.query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
-        fields = [column.target for column, *_ in compiler.select]
-        if (
-            compiler.klass_info is None
-            or compiler.klass_info.get("related_klass_infos")
-            or compiler.annotation_col_map
-            or compiler.has_extra_select
-            or not all(type(column) is Col for column, *_ in compiler.select)
-            or fields != list(self.model._meta.concrete_fields)
-            or organization.pk == key
-        ):
+        learned = None if organization.pk == key else _learn_statement(self.model, clone, using)
+        if learned is None:
             return None
-        # The fields' own from_db_value (a UTC datetime field's): the ORM applies them to each
-        # row, so do we; a converter of the database backend (bound to one connection) is not
-        # kept across requests.
-        converters = compiler.get_converters([column for column, *_ in compiler.select])
-        for functions, column in converters.values():
-            if any(
-                getattr(function, "__self__", None) is not column.target for function in functions
-            ):
-                return None
-        converters = tuple(
-            (position, tuple(functions), column)
-            for position, (functions, column) in converters.items()
-        )
+        sql, params, attnames, converters = learned
         roles = []
         for param in params:
-            if type(param) is type(organization.pk) and param == organization.pk:
+            if _same_value(param, organization.pk):
                 roles.append("organization")
-            elif type(param) is type(key) and param == key:
+            elif _same_value(param, key):
                 roles.append("key")
             else:
                 return None
         if "organization" not in roles or "key" not in roles:
             return None
-        return sql, tuple(roles), tuple(field.attname for field in fields), converters, using
+        return sql, tuple(roles), attnames, converters, using
 
     def filter_queryset(self, queryset):
         """DRF's filtering, without the django-filter FilterSet when the query string names none

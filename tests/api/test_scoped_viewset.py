@@ -178,3 +178,58 @@ def test_a_detail_read_narrowed_by_role_or_query_string_keeps_the_orm_way(
         404,
     )
     assert api._OBJECT_STATEMENTS == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path,label", RESOURCES)
+def test_a_page_reads_its_rows_by_keys_with_the_orm_statement_compiled_once(
+    client_as, acme, blue, monkeypatch, path, label
+):
+    """The page's rows by their keys: the same bytes and the same SQL as the ORM's
+    `_base_manager.filter(pk__in=keys)`, for full and shorter pages, learned once per size."""
+    from django.apps import apps
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tenants import api
+
+    model = apps.get_model(label)
+    count = len(acme.rows[model])
+    urls = [f"/api/v1/{path}/?page_size=2", f"/api/v1/{path}/?page_size={count}"]
+    if count > 2:
+        urls += [f"/api/v1/{path}/?page_size=2&page=2"]
+    client = client_as(acme)
+    client.get(f"/api/v1/{path}/")  # the token's first use writes its last_used_at
+    monkeypatch.setattr(api, "_ROWS_BY_KEYS", {})
+
+    def answers(who=client):
+        out = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                response = who.get(url)
+            reads = [
+                re.sub(r"^SELECT set_config\('app.tenancy_claim', '[^']*', true\); ", "", q["sql"])
+                for q in queries
+                if " IN (" in q["sql"]
+            ]
+            out.append((response.status_code, response.content, reads))
+        return out
+
+    with monkeypatch.context() as orm_only:
+        orm_only.setattr(
+            api,
+            "_rows_by_keys",
+            lambda model, keys: list(model._base_manager.filter(pk__in=keys).order_by()),
+        )
+        expected = answers()
+        expected_blue = answers(client_as(blue))
+    assert api._ROWS_BY_KEYS == {}
+    assert all(status == 200 and len(reads) == 1 for status, _, reads in expected)
+    learned, cached = answers(), answers()
+    assert learned == expected and cached == expected
+    assert answers(client_as(blue)) == expected_blue != expected
+    sizes = {size for (learned_model, size, _) in api._ROWS_BY_KEYS if learned_model is model}
+    import json
+
+    assert sizes == {len(json.loads(content)["results"]) for _, content, _ in expected}
+    assert all(statement is not None for statement in api._ROWS_BY_KEYS.values())
