@@ -233,3 +233,52 @@ def test_a_page_reads_its_rows_by_keys_with_the_orm_statement_compiled_once(
 
     assert sizes == {len(json.loads(content)["results"]) for _, content, _ in expected}
     assert all(statement is not None for statement in api._ROWS_BY_KEYS.values())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path,label", RESOURCES)
+def test_the_rows_read_by_key_are_the_instances_the_orm_builds(acme, path, label):
+    """_read_rows builds without Model.__init__ what from_db builds with it: the same values,
+    state and loaded values (billing.limits.PlanLimited), the same relations on first access."""
+    from django.apps import apps
+
+    from tenants import api
+    from tenants.context import organization_context
+
+    model = apps.get_model(label)
+    assert api._instance_builder(model) is not None, f"{label} is built the slow way"
+    keys = [row.pk for row in acme.rows[model]]
+    with organization_context(acme.organization):
+        orm = {row.pk: row for row in model._base_manager.filter(pk__in=keys)}
+        ours = {row.pk: row for row in api._rows_by_keys(model, keys)}
+        ours_again = {row.pk: row for row in api._rows_by_keys(model, keys)}
+        assert orm.keys() == ours.keys() == ours_again.keys() == set(keys)
+        for key, expected in orm.items():
+            for mine in (ours[key], ours_again[key]):
+                state = {k: v for k, v in vars(mine).items() if k != "_state"}
+                assert state == {k: v for k, v in vars(expected).items() if k != "_state"}
+                assert (mine._state.adding, mine._state.db) == (False, expected._state.db)
+                assert mine._state.fields_cache == {}
+                assert mine.organization == expected.organization
+                assert mine == expected and type(mine) is type(expected)
+
+
+def test_a_model_with_its_own_construction_is_built_by_django(monkeypatch):
+    from django.db import models
+
+    from routing.models import Customer, Driver
+    from tenants import api
+
+    learn = api._instance_builder.__wrapped__  # not the per-model cache
+    assert learn(Customer) is not None and learn(Driver) is not None
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            Customer, "__init__", lambda self, *args: models.Model.__init__(self, *args)
+        )
+        assert learn(Customer) is None
+    with monkeypatch.context() as patched:
+        patched.setattr(Driver, "from_db", classmethod(lambda cls, db, names, values: None))
+        assert learn(Driver) is None
+    with monkeypatch.context() as patched:
+        patched.setattr(Customer, "email", property(lambda self: None))
+        assert learn(Customer) is None
