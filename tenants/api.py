@@ -29,6 +29,7 @@ from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 from django.http import Http404
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -334,6 +335,47 @@ class PageByKeysPaginator(Paginator):
     walks the index in order and stops after a page (an index-only scan whatever the
     estimate), and the page's rows are then read by primary key."""
 
+    def __init__(self, *args, learn_as=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # (view class, database) when the queryset is a plain list of the view's (see
+        # Pagination): its count and keys statements are then compiled once (_PAGE_STATEMENTS).
+        self.learn_as = learn_as
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        if self.learn_as is None or not isinstance(queryset, models.QuerySet):
+            return super().count
+        return self._learned("count", queryset.count, "")
+
+    def _keys(self, queryset, bottom, top):
+        read = lambda: list(queryset.values_list("pk", flat=True)[bottom:top])  # noqa: E731
+        if self.learn_as is None or top <= bottom:
+            return read()  # an empty slice runs no query
+        using = self.learn_as[1]
+        suffix = connections[using].ops.limit_offset_sql(bottom, top)
+        return [row[0] for row in self._learned("keys", read, suffix, rows=True)]
+
+    def _learned(self, kind, run, suffix, *, rows=False):
+        """What `run` (the ORM's count or keys) answers, from its statement as the ORM compiled
+        it for this view class once: learned from the first run (_learn_page_statement), then
+        run with the current organization's id for each of its parameters. The keys' LIMIT and
+        OFFSET are the statement's end (`suffix`), put back for each page."""
+        cls, using = self.learn_as
+        statement = _PAGE_STATEMENTS.get((cls, using, kind), _UNLEARNED)
+        if statement is _UNLEARNED:
+            answer, statement = _learn_page_statement(using, run, suffix, rows=rows)
+            if statement is not _UNLEARNED:
+                _PAGE_STATEMENTS[(cls, using, kind)] = statement
+            return answer
+        if statement is None:
+            return run() if not rows else [(key,) for key in run()]
+        sql, parameters = statement
+        organization = current_organization("a page")
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql + suffix, [organization.pk] * parameters)
+            return cursor.fetchall() if rows else cursor.fetchone()[0]
+
     def page(self, number):
         number = self.validate_number(number)
         queryset = self.object_list
@@ -343,7 +385,7 @@ class PageByKeysPaginator(Paginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        keys = list(queryset.values_list("pk", flat=True)[bottom:top])
+        keys = self._keys(queryset, bottom, top)
         if not keys:
             return self._get_page([], number, self)
         # By primary key only, as Django follows a relation (the base manager; PostgreSQL still
@@ -359,6 +401,52 @@ class PageByKeysPaginator(Paginator):
         ):
             raise CrossOrganizationRead(f"a page of {model.__name__} left {organization.slug}")
         return self._get_page([rows[key] for key in keys if key in rows], number, self)
+
+
+# (view class, database, "count" or "keys") -> (sql, number of parameters) of a plain list's
+# count and keys (the keys' without their LIMIT and OFFSET), None when the ORM's way is kept.
+_PAGE_STATEMENTS: dict = {}
+
+
+def _learn_page_statement(using, run, suffix, *, rows):
+    """(what `run` answers, (sql, parameters) of the one statement it ran, or None).
+
+    The statement is kept when `run` executed exactly one, every parameter of it is the
+    current organization's id, it ends with `suffix`, and running it again answers the same."""
+    organization = current_organization("a page")
+    connection = connections[using]
+    seen = []
+
+    def capture(execute, sql, params, many, context):
+        seen.append((sql, params, many))
+        return execute(sql, params, many, context)
+
+    # Outermost, to see the statement as the ORM sent it (before the claim is put on it).
+    connection.execute_wrappers.insert(0, capture)
+    try:
+        answer = run()
+    finally:
+        connection.execute_wrappers.remove(capture)
+    expected = [(key,) for key in answer] if rows else answer
+    if not seen:  # nothing to read (an empty slice): learn from the next one
+        return expected, _UNLEARNED
+    if len(seen) != 1:
+        return expected, None
+    sql, params, many = seen[0]
+    params = list(params or ())
+    if many or not isinstance(sql, str) or not sql.endswith(suffix):
+        return expected, None
+    if not params or not all(_same_value(param, organization.pk) for param in params):
+        return expected, None
+    statement = (sql[: len(sql) - len(suffix)], len(params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        again = cursor.fetchall() if rows else cursor.fetchone()[0]
+    if rows:
+        again = [tuple(row) for row in again]
+    if again != expected or (not rows and type(again) is not type(answer)):
+        return expected, None
+    return expected, statement
 
 
 # (model, number of keys) -> the statement reading those rows by primary key, None when the
@@ -518,8 +606,31 @@ class Pagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         searching = bool(request.query_params.get(api_settings.SEARCH_PARAM, "").strip())
-        self.django_paginator_class = OneQueryPaginator if searching else PageByKeysPaginator
+        if searching:
+            self.django_paginator_class = OneQueryPaginator
+        else:
+            learn_as = self._plain_list(queryset, request, view)
+            self.django_paginator_class = functools.partial(PageByKeysPaginator, learn_as=learn_as)
         return super().paginate_queryset(queryset, request, view)
+
+    def _plain_list(self, queryset, request, view):
+        """(view class, database) when `queryset` is the view's plain list: an
+        OrganizationScopedViewSet's organization queryset in its default order, for a role that
+        sees every row, the query string naming only the page and its size. Its count and keys
+        statements are then the same for every page but for the organization's id (and the
+        keys' LIMIT and OFFSET); None otherwise."""
+        if not isinstance(view, OrganizationScopedViewSet) or not _plain_viewset(type(view)):
+            return None
+        if getattr(view, "swagger_fake_view", False) or request.method not in ("GET", "HEAD"):
+            return None
+        if not set(request.query_params) <= {self.page_query_param, self.page_size_query_param}:
+            return None
+        role = getattr(request, "organization_role", None)
+        if role is None or own_rows_q(role=role, resource=view.resource, user=request.user):
+            return None
+        if not isinstance(queryset, models.QuerySet) or queryset.model is not view.model:
+            return None
+        return type(view), queryset.db
 
 
 def _names_filter(param: str, filterset) -> bool:

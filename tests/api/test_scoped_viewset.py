@@ -282,3 +282,70 @@ def test_a_model_with_its_own_construction_is_built_by_django(monkeypatch):
     with monkeypatch.context() as patched:
         patched.setattr(Customer, "email", property(lambda self: None))
         assert learn(Customer) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path,label", RESOURCES)
+def test_a_plain_list_counts_and_reads_keys_with_the_orm_statements_compiled_once(
+    client_as, acme, blue, monkeypatch, path, label
+):
+    """A list whose query string names only the page: the same bytes and SQL as the ORM's count
+    and keys, every page (LIMIT and OFFSET put back), either organization; other lists and
+    restricted roles keep the ORM's way."""
+    import json
+
+    from django.apps import apps
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tenants import api
+    from tenants.models import Role
+
+    model = apps.get_model(label)
+    count = len(acme.rows[model])
+    urls = [
+        f"/api/v1/{path}/",
+        f"/api/v1/{path}/?page_size=1",
+        f"/api/v1/{path}/?page_size=1&page=2",
+    ]
+    urls += [f"/api/v1/{path}/?page={count + 5}&page_size=1"]  # past the end: 404
+    clients = [client_as(acme), client_as(blue)]
+    for client in clients:
+        client.get(f"/api/v1/{path}/?page_size=1&x=1")  # the token's first use: last_used_at
+    monkeypatch.setattr(api, "_PAGE_STATEMENTS", {})
+
+    def answers():
+        out = []
+        for client in clients:
+            for url in urls:
+                with CaptureQueriesContext(connection) as queries:
+                    response = client.get(url)
+                reads = [
+                    re.sub(r"^SELECT set_config\('app.tenancy_claim', '[^']*', true\); ", "", sql)
+                    for sql in (q["sql"] for q in queries)
+                    if f'FROM "{model._meta.db_table}"' in sql
+                ]
+                out.append((response.status_code, response.content, reads))
+        return out
+
+    with monkeypatch.context() as orm_only:
+        orm_only.setattr(api.Pagination, "_plain_list", lambda self, *args: None)
+        expected = answers()
+    assert api._PAGE_STATEMENTS == {}
+    assert [status for status, *_ in expected] == [200, 200, 200 if count > 1 else 404, 404] * 2
+    assert json.loads(expected[0][1])["count"] == count
+    learned, cached = answers(), answers()
+    # Learning runs each statement once more to check it; then only the ORM's own SQL runs.
+    assert [a[:2] for a in learned] == [e[:2] for e in expected]
+    assert cached == expected
+    kinds = {kind: statement for (cls, _, kind), statement in api._PAGE_STATEMENTS.items()}
+    assert set(kinds) == {"count", "keys"} and None not in kinds.values()
+    assert all(sql.count('"organization_id" =') == 2 for sql, _ in kinds.values())
+
+    # A filter, a search, an ordering or a technician's own rows: not learned.
+    monkeypatch.setattr(api, "_PAGE_STATEMENTS", {})
+    for query in ("?ordering=-created_at", "?search=x", "?page_size=1&created_at__gte=2000-01-01"):
+        client_as(acme).get(f"/api/v1/{path}/{query}")
+    if path in ("routes", "route-stops"):
+        client_as(acme, Role.TECHNICIAN).get(f"/api/v1/{path}/")
+    assert api._PAGE_STATEMENTS == {}
