@@ -337,7 +337,7 @@ class PageByKeysPaginator(Paginator):
 
     def __init__(self, *args, learn_as=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # (view class, database) when the queryset is a plain list of the view's (see
+        # ((view class, role), database) when the queryset is a plain list of the view's (see
         # Pagination): its count and keys statements are then compiled once (_PAGE_STATEMENTS).
         self.learn_as = learn_as
 
@@ -405,7 +405,7 @@ class PageByKeysPaginator(Paginator):
         return self._get_page([rows[key] for key in keys if key in rows], number, self)
 
 
-# (view class, database, "count" or "keys") -> (sql, number of parameters) of a plain list's
+# ((view class, role), database, "count" or "keys") -> (sql, number of parameters) of a plain list's
 # count and keys (the keys' without their LIMIT and OFFSET), None when the ORM's way is kept.
 _PAGE_STATEMENTS: dict = {}
 
@@ -624,7 +624,7 @@ class Pagination(BasePagination):
         return super().paginate_queryset(queryset, request, view)
 
     def _plain_list(self, queryset, request, view):
-        """(view class, database) when `queryset` is the view's plain list: an
+        """((view class, role), database) when `queryset` is the view's plain list: an
         OrganizationScopedViewSet's organization queryset in its default order, for a role that
         sees every row, the query string naming only the page and its size. Its count and keys
         statements are then the same for every page but for the organization's id (and the
@@ -640,7 +640,8 @@ class Pagination(BasePagination):
             return None
         if not isinstance(queryset, models.QuerySet) or queryset.model is not view.model:
             return None
-        return type(view), queryset.db
+        # Per role too, as get_object's statements (OrganizationScopedViewSet.get_object).
+        return (type(view), role), queryset.db
 
 
 def _names_filter(param: str, filterset) -> bool:
@@ -656,8 +657,8 @@ def _plain_field(model, name: str) -> bool:
     return field is not None and not field.is_relation
 
 
-# get_object's statement per view class (OrganizationScopedViewSet.get_object): learned from the
-# first plain read, None when that view's reads keep the ORM's way.
+# get_object's statement per view class and role (OrganizationScopedViewSet.get_object): learned
+# from the first plain read, None when those reads keep the ORM's way.
 _UNLEARNED = object()
 _OBJECT_STATEMENTS: dict = {}
 
@@ -732,13 +733,16 @@ class OrganizationScopedViewSet(OrganizationContextMixin, viewsets.ModelViewSet)
         plain = self._plain_object_read()
         if plain is None:
             return super().get_object()
-        cls = type(self)
-        statement = _OBJECT_STATEMENTS.get(cls, _UNLEARNED)
+        # Per view class and role: a get_queryset that narrows by role without a parameter
+        # (none does today but limit_to_own_rows, which keeps the ORM's way) must never hand
+        # one role's statement to another.
+        learned_as = (type(self), self.request.organization_role)
+        statement = _OBJECT_STATEMENTS.get(learned_as, _UNLEARNED)
         if statement is _UNLEARNED:
             statement = self._learn_object_statement(plain)
             if statement is _UNLEARNED:  # a key of the wrong type: DRF's 404, learnt later
                 return super().get_object()
-            _OBJECT_STATEMENTS[cls] = statement
+            _OBJECT_STATEMENTS[learned_as] = statement
         if statement is None:
             return super().get_object()
         organization = current_organization(f"the {self.resource} API")

@@ -161,6 +161,25 @@ def test_a_plain_detail_read_runs_the_orm_statement_compiled_once(
 
 
 @pytest.mark.django_db
+def test_learned_statements_are_kept_per_role(client_as, acme, monkeypatch):
+    """One role's learned statement is never another's: a get_queryset narrowing by role
+    without a parameter would otherwise hand the first role's rows to the next."""
+    from routing.models import Customer
+    from tenants import api
+    from tenants.models import Role
+
+    monkeypatch.setattr(api, "_OBJECT_STATEMENTS", {})
+    monkeypatch.setattr(api, "_PAGE_STATEMENTS", {})
+    customer = acme.first(Customer)
+    for role in (Role.OWNER, Role.READONLY):
+        client = client_as(acme, role)
+        assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
+        assert client.get("/api/v1/customers/?page_size=5").status_code == 200
+    assert {role for _view, role in api._OBJECT_STATEMENTS} == {Role.OWNER, Role.READONLY}
+    assert {key[0][1] for key in api._PAGE_STATEMENTS} == {Role.OWNER, Role.READONLY}
+
+
+@pytest.mark.django_db
 def test_a_detail_read_narrowed_by_role_or_query_string_keeps_the_orm_way(
     client_as, acme, monkeypatch
 ):
