@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -76,6 +78,23 @@ def test_the_read_path_renders_what_drf_renders(acme, model, ours):
         single = JSONRenderer().render(ours(rows[0]).data)
     assert mine == drf
     assert single == JSONRenderer().render(drf_serializer(ours)(rows[0]).data)
+
+
+def test_the_read_path_renders_datetimes_in_the_zone_current_when_it_serializes(acme):
+    # The zone is asked once per serializer, when its first datetime is rendered: one active
+    # when the page is serialized shows in every row, as DRF's per-field lookup showed it.
+    from django.utils import timezone
+
+    with organization_context(acme.organization):
+        rows = list(Customer.objects.select_related("organization").order_by("pk"))
+        for zone in ("Europe/Paris", "America/New_York", "UTC"):
+            with timezone.override(zone):
+                drf = JSONRenderer().render(
+                    drf_serializer(CustomerSerializer)(rows, many=True).data
+                )
+                mine = JSONRenderer().render(CustomerSerializer(rows, many=True).data)
+            assert mine == drf
+            assert bool(re.search(rb':\d\d(\.\d+)?Z"', mine)) == (zone == "UTC")
 
 
 def _search(backend, view_class, organization, term: str) -> list:
