@@ -295,31 +295,6 @@ class IndexedSearchFilter(SearchFilter):
         return queryset
 
 
-class OneQueryPaginator(Paginator):
-    """Django's paginator, counting with the page's own query (`count(*) OVER ()`): for a search,
-    where both the count and the page read every row of the organization that the filter
-    looks at, so a second query would read them all again. Anything else (no row on the page,
-    a page number that is not a positive integer) goes Django's way, errors included."""
-
-    def page(self, number):
-        try:
-            wanted = int(number)
-        except (TypeError, ValueError):
-            wanted = 0
-        if wanted < 1 or "count" in self.__dict__:
-            return super().page(number)
-        bottom = (wanted - 1) * self.per_page
-        rows = list(
-            self.object_list.annotate(_page_total=Window(Count("*")))[
-                bottom : bottom + self.per_page
-            ]
-        )
-        if not rows and wanted > 1:
-            return super().page(number)  # past the end: Django's EmptyPage, as before
-        self.__dict__["count"] = rows[0]._page_total if rows else 0
-        return self._get_page(rows, self.validate_number(wanted), self)
-
-
 class CrossOrganizationRead(RuntimeError):
     """A page held a row of another organization: never expected (both layers scope it)."""
 
@@ -387,14 +362,16 @@ class PageByKeysPaginator(Paginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        keys = self._keys(queryset, bottom, top)
+        return self._page_of_keys(queryset.model, self._keys(queryset, bottom, top), number)
+
+    def _page_of_keys(self, model, keys, number):
+        """Page `number` holding the rows of `keys`, in their order."""
         if not keys:
             return self._get_page([], number, self)
         # By primary key only, as Django follows a relation (the base manager; PostgreSQL still
         # shows only the claimed organization): with the organization's condition added again
         # the underestimate above made PostgreSQL read the organization's rows to find fifty.
         # The keys are the organization's query's own, and each row is checked once more.
-        model = queryset.model
         rows = {row.pk: row for row in _rows_by_keys(model, keys)}
         organization = current_organization_or_none()
         if organization is not None and any(
@@ -403,6 +380,42 @@ class PageByKeysPaginator(Paginator):
         ):
             raise CrossOrganizationRead(f"a page of {model.__name__} left {organization.slug}")
         return self._get_page([rows[key] for key in keys if key in rows], number, self)
+
+
+class SearchPaginator(PageByKeysPaginator):
+    """A search's page: its keys and its count in one query (`count(*) OVER ()`), then its rows
+    by primary key (PageByKeysPaginator). The count and the page both filter every row of the
+    organization the search looks at, so a second query would read them all again; and asked
+    for keys only, an index holding the searched columns answers without the table (customers:
+    routing.0012, an index-only scan of the organization's entries, where the rows themselves
+    lie scattered among other organizations'). Anything else (a page number that is not a
+    positive integer, past the end) goes the way of PageByKeysPaginator, errors included."""
+
+    def page(self, number):
+        try:
+            wanted = int(number)
+        except (TypeError, ValueError):
+            wanted = 0
+        queryset = self.object_list
+        if (
+            wanted < 1
+            or "count" in self.__dict__
+            or not isinstance(queryset, models.QuerySet)
+            or not queryset.ordered
+        ):
+            return super().page(number)
+        bottom = (wanted - 1) * self.per_page
+        found = list(
+            queryset.annotate(_page_total=Window(Count("*"))).values_list("pk", "_page_total")[
+                bottom : bottom + self.per_page
+            ]
+        )
+        if not found and wanted > 1:
+            return super().page(number)  # past the end: Django's EmptyPage, as before
+        self.__dict__["count"] = found[0][1] if found else 0
+        return self._page_of_keys(
+            queryset.model, [key for key, _total in found], self.validate_number(wanted)
+        )
 
 
 # ((view class, role), database, "count" or "keys") -> (sql, number of parameters) of a plain list's
@@ -612,12 +625,12 @@ def _instance_builder(model):
 
 class Pagination(BasePagination):
     """The API's pagination (routeoptimizer.api.Pagination): a page by its keys, and a search
-    page in one query with its count."""
+    page by its keys too, found with its count in one query."""
 
     def paginate_queryset(self, queryset, request, view=None):
         searching = bool(request.query_params.get(api_settings.SEARCH_PARAM, "").strip())
         if searching:
-            self.django_paginator_class = OneQueryPaginator
+            self.django_paginator_class = SearchPaginator
         else:
             learn_as = self._plain_list(queryset, request, view)
             self.django_paginator_class = functools.partial(PageByKeysPaginator, learn_as=learn_as)

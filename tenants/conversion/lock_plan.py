@@ -171,6 +171,14 @@ LOCK_PLAN: dict[str, LockPlan] = {
         "CREATE INDEX CONCURRENTLY, one index at a time (12: the API's orderings and filters "
         "after organization_id), one scan of its table each while reads and writes go on",
     ),
+    "routing.0012_customers_search_index": LockPlan(
+        "SHARE UPDATE EXCLUSIVE",
+        "customers",
+        True,
+        "CREATE INDEX CONCURRENTLY of the list index with the searched columns included (one "
+        "scan of customers while reads and writes go on), then DROP INDEX CONCURRENTLY of the "
+        "index it replaces",
+    ),
     "billing.0006_organization_foreign_keys": LockPlan(
         "ACCESS EXCLUSIVE",
         "customers",

@@ -394,6 +394,20 @@ class CreateIndexConcurrently(DatabaseOnlyOperation):
         return f"Create {kind} {self.name} on {self.table} {self.definition} concurrently"
 
 
+class DropIndexConcurrently(CreateIndexConcurrently):
+    """DROP INDEX CONCURRENTLY IF EXISTS: SHARE UPDATE EXCLUSIVE (reads and writes go on).
+    Reverse: the index built again as CreateIndexConcurrently builds it (resumable)."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def describe(self):
+        return f"Drop index {self.name} on {self.table} concurrently"
+
+
 def organization_column_operations(*, model_name: str, table: str, related_name: str) -> list:
     """Plan steps M006-M009 for one legacy table: expand, backfill, NOT NULL, foreign key, index.
 

@@ -200,15 +200,17 @@ def assert_reads_what_it_returns(client, organization, url: str, *, organization
     """Each query of the request reads at most a page beyond what it needs. A search
     (`organization_rows` given) needs the organization's rows of its table, and never another
     organization's: no index can serve a substring under row level security (LIKE is not
-    LEAKPROOF), so it filters the organization's rows, once (the count comes with the page)."""
+    LEAKPROOF), so it filters the organization's rows, once (the count comes with the page's
+    keys), then reads the page's rows by key."""
     body, queries = list_queries(client, url)
-    # A search: the page with its count. A list: the count, the page's keys, its rows.
-    assert len(queries) == (1 if organization_rows else 3), queries
+    # A search: the page's keys with its count, its rows. A list: the count, the page's keys,
+    # its rows.
+    assert len(queries) == (2 if organization_rows else 3), queries
     for sql in queries:
         plan = explain(sql, organization)
-        if organization_rows:
+        if organization_rows and not _by_keys(sql):
             needed = organization_rows
-        elif "COUNT(" in sql.upper():
+        elif "COUNT(" in sql.upper() and "OVER" not in sql.upper():
             needed = body["count"]
         else:
             needed = len(body["results"])
@@ -283,6 +285,27 @@ def test_a_list_page_reads_one_page_of_its_organization(
 def test_search_reads_its_organization_only_and_once(owner_client, shared_tables, url, rows):
     body = assert_reads_what_it_returns(owner_client, shared_tables, url, organization_rows=rows)
     assert 0 < body["count"] < rows // 2
+
+
+def test_a_customer_search_filters_the_index_not_the_table(owner_client, shared_tables):
+    """routing.0012: the list index holds every field a customer search reads, so the search's
+    keys and count come from an index-only scan of the organization's entries (which lie
+    together in the index), not from its rows (scattered over the heap among the other
+    organizations'). A search field added without the index would fail here."""
+    from routing.api import CustomerViewSet
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_indexdef('idx_customers_org_display_name_search'::regclass)")
+        (definition,) = cursor.fetchone()
+    held = definition.split("USING btree ", 1)[1].replace("INCLUDE", ",")
+    assert set(CustomerViewSet.search_fields) <= {name.strip(" ()") for name in held.split(",")}, (
+        definition
+    )
+    _, queries = list_queries(owner_client, "/api/v1/customers/?search=willow")
+    keys = next(sql for sql in queries if "OVER" in sql.upper())
+    scans = list(_scans(explain(keys, shared_tables)))
+    assert [scan["Node Type"] for scan in scans] == ["Index Only Scan"], scans
+    assert scans[0]["Index Name"] == "idx_customers_org_display_name_search"
 
 
 def test_the_measure_fails_a_plan_without_its_index(owner_client, shared_tables):
