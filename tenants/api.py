@@ -312,7 +312,7 @@ class PageByKeysPaginator(Paginator):
 
     def __init__(self, *args, learn_as=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # ((view class, role), database) when the queryset is a plain list of the view's (see
+        # ((view class, model, role), database) when the queryset is a plain list of the view's (see
         # Pagination): its count and keys statements are then compiled once (_PAGE_STATEMENTS).
         self.learn_as = learn_as
 
@@ -418,7 +418,7 @@ class SearchPaginator(PageByKeysPaginator):
         )
 
 
-# ((view class, role), database, "count" or "keys") -> (sql, number of parameters) of a plain list's
+# ((view class, model, role), database, "count" or "keys") -> (sql, number of parameters) of a
 # count and keys (the keys' without their LIMIT and OFFSET), None when the ORM's way is kept.
 _PAGE_STATEMENTS: dict = {}
 
@@ -637,12 +637,12 @@ class Pagination(BasePagination):
         return super().paginate_queryset(queryset, request, view)
 
     def _plain_list(self, queryset, request, view):
-        """((view class, role), database) when `queryset` is the view's plain list: an
+        """((view class, model, role), database) when `queryset` is the view's plain list: an
         OrganizationScopedViewSet's organization queryset in its default order, for a role that
         sees every row, the query string naming only the page and its size. Its count and keys
         statements are then the same for every page but for the organization's id (and the
         keys' LIMIT and OFFSET); None otherwise."""
-        if not isinstance(view, OrganizationScopedViewSet) or not _plain_viewset(type(view)):
+        if not isinstance(view, OrganizationScopedViewSet) or not _plain_viewset(view):
             return None
         if getattr(view, "swagger_fake_view", False) or request.method not in ("GET", "HEAD"):
             return None
@@ -653,8 +653,8 @@ class Pagination(BasePagination):
             return None
         if not isinstance(queryset, models.QuerySet) or queryset.model is not view.model:
             return None
-        # Per role too, as get_object's statements (OrganizationScopedViewSet.get_object).
-        return (type(view), role), queryset.db
+        # Per model and role too, as get_object's statements (OrganizationScopedViewSet.get_object).
+        return (type(view), view.model, role), queryset.db
 
 
 def _names_filter(param: str, filterset) -> bool:
@@ -670,18 +670,44 @@ def _plain_field(model, name: str) -> bool:
     return field is not None and not field.is_relation
 
 
-# get_object's statement per view class and role (OrganizationScopedViewSet.get_object): learned
-# from the first plain read, None when those reads keep the ORM's way.
+# get_object's statement per view class, model and role (OrganizationScopedViewSet.get_object):
+# learned from the first plain read, None when those reads keep the ORM's way.
 _UNLEARNED = object()
 _OBJECT_STATEMENTS: dict = {}
 
 
-def _plain_viewset(cls) -> bool:
-    """Whether `cls` reads the organization's queryset unchanged (no safely_get_queryset or
-    dangerously_get_queryset of its own)."""
+# What a view may not change, on its class or as as_view()'s keyword arguments on the instance,
+# for its statements to be learned (learned statements are kept per view class, model and role:
+# anything else that shapes the SQL must be the base class's).
+_SHAPES_THE_STATEMENT = (
+    "model",
+    "queryset",
+    "ordering",
+    "lookup_field",
+    "filter_backends",
+    "filter_queryset",
+    "get_queryset",
+    "safely_get_queryset",
+    "dangerously_get_queryset",
+)
+
+
+def _plain_viewset(view) -> bool:
+    """Whether `view` reads the organization's queryset unchanged: no safely_get_queryset,
+    dangerously_get_queryset, filter_queryset or filter backends of its own (a backend narrowing
+    by user without a parameter would otherwise be learned from one user and served to the
+    next), and nothing of the sort given to as_view() for this instance."""
+    cls = type(view)
+    if any(name in vars(view) for name in _SHAPES_THE_STATEMENT if name != "model"):
+        return False
+    if vars(view).get("model", cls.model) is not cls.model:
+        return False
     return (
         cls.safely_get_queryset is OrganizationScopedViewSet.safely_get_queryset
         and cls.dangerously_get_queryset is OrganizationScopedViewSet.dangerously_get_queryset
+        and cls.filter_queryset is OrganizationScopedViewSet.filter_queryset
+        and cls.get_queryset is OrganizationScopedViewSet.get_queryset
+        and list(cls.filter_backends) == list(OrganizationScopedViewSet.filter_backends)
     )
 
 
@@ -749,7 +775,7 @@ class OrganizationScopedViewSet(OrganizationContextMixin, viewsets.ModelViewSet)
         # Per view class and role: a get_queryset that narrows by role without a parameter
         # (none does today but limit_to_own_rows, which keeps the ORM's way) must never hand
         # one role's statement to another.
-        learned_as = (type(self), self.request.organization_role)
+        learned_as = (type(self), self.model, self.request.organization_role)
         statement = _OBJECT_STATEMENTS.get(learned_as, _UNLEARNED)
         if statement is _UNLEARNED:
             statement = self._learn_object_statement(plain)
@@ -783,7 +809,7 @@ class OrganizationScopedViewSet(OrganizationContextMixin, viewsets.ModelViewSet)
         request = self.request
         if request.method not in ("GET", "HEAD") or request.query_params:
             return None
-        if getattr(self, "swagger_fake_view", False) or not _plain_viewset(type(self)):
+        if getattr(self, "swagger_fake_view", False) or not _plain_viewset(self):
             return None
         if self.lookup_field not in ("pk", self.model._meta.pk.name):
             return None
@@ -812,7 +838,12 @@ class OrganizationScopedViewSet(OrganizationContextMixin, viewsets.ModelViewSet)
         except (TypeError, ValueError, ValidationError):
             return _UNLEARNED  # a bad key: learn from a good one
         clone.query.set_limits(high=MAX_GET_RESULTS)
-        learned = None if organization.pk == key else _learn_statement(self.model, clone, using)
+        if organization.pk == key:
+            # The key's and the organization's parameters could not be told apart: this
+            # request's, not the view's, so the next plain read learns (a None kept here would
+            # turn the learned path off for everyone until the process ends).
+            return _UNLEARNED
+        learned = _learn_statement(self.model, clone, using)
         if learned is None:
             return None
         sql, params, attnames, converters = learned

@@ -175,8 +175,8 @@ def test_learned_statements_are_kept_per_role(client_as, acme, monkeypatch):
         client = client_as(acme, role)
         assert client.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
         assert client.get("/api/v1/customers/?page_size=5").status_code == 200
-    assert {role for _view, role in api._OBJECT_STATEMENTS} == {Role.OWNER, Role.READONLY}
-    assert {key[0][1] for key in api._PAGE_STATEMENTS} == {Role.OWNER, Role.READONLY}
+    assert {role for _view, _model, role in api._OBJECT_STATEMENTS} == {Role.OWNER, Role.READONLY}
+    assert {key[0][2] for key in api._PAGE_STATEMENTS} == {Role.OWNER, Role.READONLY}
 
 
 @pytest.mark.django_db
