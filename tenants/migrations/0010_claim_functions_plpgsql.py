@@ -30,7 +30,7 @@ drops them with the others (nothing calls them then).
 from django.db import migrations
 
 from tenants.migrations._claim_functions_0007 import account_policies_0007, claim_functions_0007
-from tenants.roles import application_role_name
+from tenants.roles import distinct_application_role
 from tenants.verification import install_account_boundary, install_claim_functions
 
 
@@ -40,20 +40,10 @@ def _schema(connection) -> str:
         return cursor.fetchone()[0]
 
 
-def _application_role(connection):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_user")
-        (current,) = cursor.fetchone()
-        role = application_role_name()
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        exists = cursor.fetchone() is not None
-    return role if exists and role != current else None
-
-
 def forwards(apps, schema_editor):
     connection = schema_editor.connection
     install_claim_functions(connection)
-    install_account_boundary(connection, _application_role(connection))
+    install_account_boundary(connection, distinct_application_role(connection))
 
 
 def backwards(apps, schema_editor):
